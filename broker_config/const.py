@@ -1,0 +1,33 @@
+"""Every constant of the v1 protocol in one place."""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+PROTOCOL_VERSION: Final = 1
+DEFAULT_ROOT: Final = "bushail/v1"
+
+#: Ids that appear in topics (stop, route, trip, vehicle, server instance).
+ID_PATTERN: Final = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+LANGUAGES: Final = ("zh-TW", "en")
+DEFAULT_LANGUAGE: Final = "zh-TW"
+
+#: Device logins (MQTT usernames).
+STOP_LOGIN_PREFIX: Final = "stop."
+VEHICLE_LOGIN_PREFIX: Final = "vehicle."
+SERVER_LOGIN_PREFIX: Final = "server."
+
+#: Persistent device sessions live at least this long on the broker while offline.
+DEVICE_SESSION_EXPIRY_S: Final = 7200
+DEFAULT_KEEPALIVE_S: Final = 15
+
+#: Shared-subscription group the API instances use to split inbound device events.
+SERVER_SHARE_GROUP: Final = "bushail-api"
+
+#: A vehicle counts for assignment while its last position is younger than this.
+DEFAULT_POSITION_STALENESS_S: Final = 120.0
+
+#: The final StopCall / DriverAlert is cleared with an empty retained payload after this.
+FINAL_CLEAR_DELAY_S: Final = 0.5

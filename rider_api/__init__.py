@@ -1,0 +1,1 @@
+"""BusHail server: network (GTFS), riders, reservations, lifecycle, dispatcher, outbox, pages."""

@@ -1,0 +1,52 @@
+"""Settings of the rider API (env prefix ``BUSHAIL_API_``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from broker_config.const import DEFAULT_POSITION_STALENESS_S, DEFAULT_ROOT
+
+
+class ApiSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BUSHAIL_API_")
+
+    state_dir: Path = Path("state")
+    #: SQLAlchemy-style URL; ``sqlite:///path`` or ``postgresql://user@host/db``.
+    #: Empty means a SQLite file in the state directory.
+    database_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = 1883
+    mqtt_username: str = "server.api"
+    mqtt_password: SecretStr | None = None
+    #: A broker state dir (bushail-broker) to read the server password from.
+    mqtt_credentials_file: Path | None = None
+    mqtt_root: str = DEFAULT_ROOT
+    mqtt_enabled: bool = True
+    instance: str = "api"
+
+    #: Operator bearer tokens.
+    operator_tokens: list[SecretStr] = Field(default_factory=list)
+
+    # Reservation rules
+    max_active_reservations_per_rider: int = 3
+    max_bookings_per_minute_per_rider: int = 10
+    idempotency_ttl_s: int = 24 * 3600
+    reservation_lifetime_s: int = 90 * 60
+
+    # Dispatcher
+    position_staleness_s: float = DEFAULT_POSITION_STALENESS_S
+    driver_warning_s: int = 60
+    ack_timeout_s: float = 45.0
+    eta_refresh_threshold_s: int = 30
+    service_timezone: str = "Asia/Taipei"
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.state_dir / 'bushail.db').resolve()}"
