@@ -13,11 +13,27 @@ from rider_api.models.network import (
     StopTime,
     Trip,
 )
+from rider_api.models.reservations import (
+    IdempotencyRecord,
+    Incident,
+    OutboxMessage,
+    ProcessedEvent,
+    Reservation,
+    ReservationEvent,
+    Rider,
+)
 
 __all__ = [
     "Agency",
     "CalendarDate",
+    "IdempotencyRecord",
+    "Incident",
     "NetworkMeta",
+    "OutboxMessage",
+    "ProcessedEvent",
+    "Reservation",
+    "ReservationEvent",
+    "Rider",
     "Route",
     "RouteDirection",
     "RouteStop",

@@ -7,7 +7,7 @@ longest trip's pattern), used to check bookings and to order a route's stops.
 
 from __future__ import annotations
 
-from datetime import date
+import datetime as dt
 
 from sqlmodel import Field, SQLModel
 
@@ -114,13 +114,13 @@ class ServiceCalendar(SQLModel, table=True):
     friday: bool
     saturday: bool
     sunday: bool
-    start_date: date
-    end_date: date
+    start_date: dt.date
+    end_date: dt.date
 
 
 class CalendarDate(SQLModel, table=True):
     service_id: str = Field(primary_key=True)
-    date: date = Field(primary_key=True)
+    service_date: dt.date = Field(primary_key=True)
     #: 1 added, 2 removed (GTFS).
     exception_type: int
 
