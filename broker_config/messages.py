@@ -48,7 +48,8 @@ __all__ = [
 ]
 
 Lang = Literal["zh-TW", "en"]
-TopicId = Annotated[str, StringConstraints(pattern=ID_PATTERN.pattern + "$")]
+# Anchored at both ends: pydantic searches the pattern, it does not full-match it.
+TopicId = Annotated[str, StringConstraints(pattern="^(?:" + ID_PATTERN.pattern + ")$")]
 NonNegInt = Annotated[int, Field(ge=0)]
 
 

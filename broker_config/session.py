@@ -129,6 +129,8 @@ class MqttSession:
         self.options = options or SessionOptions()
         self.started_at: datetime = utcnow()
         self.last_error: str | None = None
+        #: The broker's answer to the latest attempt when it refused the login, else None.
+        self.last_refusal: ConnectRefusedError | None = None
         self.connect_count = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: paho.Client | None = None
@@ -136,6 +138,7 @@ class MqttSession:
         self._pending: dict[int, asyncio.Future[ReasonCode | None]] = {}
         self._suback: dict[int, asyncio.Future[list[ReasonCode]]] = {}
         self._connected = asyncio.Event()
+        self._refused = asyncio.Event()
         self._disconnected = asyncio.Event()
         self._connack: asyncio.Future[ReasonCode] | None = None
         self._incoming: asyncio.Queue[paho.MQTTMessage] = asyncio.Queue()
@@ -221,8 +224,29 @@ class MqttSession:
     def pending_count(self) -> int:
         return len(self._pending)
 
-    async def wait_connected(self, timeout: float | None = None) -> None:
-        await asyncio.wait_for(self._connected.wait(), timeout)
+    async def wait_connected(
+        self, timeout: float | None = None, *, raise_on_refusal: bool = True
+    ) -> None:
+        """Wait until connected (TimeoutError after ``timeout``).
+
+        If the broker refuses the login (bad password, anonymous, not authorised) this
+        raises that ConnectRefusedError instead of waiting on: the session keeps
+        retrying with backoff, but a caller should not wait blind on a wrong password.
+        """
+        await asyncio.wait_for(self._wait_connected(raise_on_refusal), timeout)
+
+    async def _wait_connected(self, raise_on_refusal: bool) -> None:
+        while not self._connected.is_set():
+            if raise_on_refusal and self.last_refusal is not None:
+                raise self.last_refusal
+            waiters = [asyncio.ensure_future(self._connected.wait())]
+            if raise_on_refusal:
+                waiters.append(asyncio.ensure_future(self._refused.wait()))
+            try:
+                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in waiters:
+                    waiter.cancel()
 
     def on_connection_change(self, listener: Callable[[bool], None]) -> None:
         """Call ``listener(connected)`` whenever the connection comes or goes."""
@@ -373,6 +397,8 @@ class MqttSession:
                 )
                 if reason.is_failure:
                     raise ConnectRefusedError(str(reason), reason.value)
+                self.last_refusal = None
+                self._refused.clear()
                 attempt = 0
                 self.connect_count += 1
                 await self._on_connected(client)
@@ -381,6 +407,9 @@ class MqttSession:
                 raise
             except (OSError, TimeoutError, MqttError, ValueError) as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"
+                if isinstance(exc, ConnectRefusedError):
+                    self.last_refusal = exc
+                    self._refused.set()
                 logger.warning(
                     "mqtt %s: connection to %s:%s failed: %s",
                     self.options.client_id,
