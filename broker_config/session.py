@@ -504,7 +504,7 @@ class MqttSession:
     ) -> None:
         fut = self._connack
         if fut is not None and not fut.done():
-            self._require_loop().call_soon_threadsafe(_set_result, fut, reason_code)
+            self._soon(_set_result, fut, reason_code)
 
     def _on_disconnect(
         self,
@@ -514,11 +514,10 @@ class MqttSession:
         reason_code: ReasonCode,
         properties: Properties | None,
     ) -> None:
-        loop = self._require_loop()
-        loop.call_soon_threadsafe(self._disconnected.set)
+        self._soon(self._disconnected.set)
         fut = self._connack
         if fut is not None and not fut.done():
-            loop.call_soon_threadsafe(_set_result, fut, reason_code)
+            self._soon(_set_result, fut, reason_code)
         if reason_code.is_failure or self._connected.is_set():
             self.last_error = f"disconnected: {reason_code}"
 
@@ -552,7 +551,7 @@ class MqttSession:
     def _on_socket_open(self, client: paho.Client, userdata: Any, sock: Any) -> None:
         with contextlib.suppress(OSError, AttributeError):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._require_loop().call_soon_threadsafe(self._watch_socket, client, sock.fileno())
+        self._soon(self._watch_socket, client, sock.fileno())
 
     def _watch_socket(self, client: paho.Client, fd: int) -> None:
         loop = self._require_loop()
@@ -583,7 +582,7 @@ class MqttSession:
                     self._disconnected.set()
 
     def _on_socket_close(self, client: paho.Client, userdata: Any, sock: Any) -> None:
-        self._require_loop().call_soon_threadsafe(self._drop_socket)
+        self._soon(self._drop_socket)
 
     def _drop_socket(self) -> None:
         fd = self._sock_fd
@@ -603,7 +602,7 @@ class MqttSession:
                 logger.debug("mqtt write failed: %s", exc)
                 self._disconnected.set()
 
-        self._require_loop().call_soon_threadsafe(self._add_writer, fd, write_ready)
+        self._soon(self._add_writer, fd, write_ready)
 
     def _add_writer(self, fd: int, callback: Callable[[], None]) -> None:
         if fd >= 0:
@@ -613,6 +612,18 @@ class MqttSession:
         fd = sock.fileno()
         if fd >= 0:
             self._require_loop().remove_writer(fd)
+
+    def _soon(self, callback: Callable[..., object], *args: Any) -> None:
+        """Run ``callback`` on the event loop; paho may call us from a worker thread.
+
+        After the loop has closed (paho's ``__del__`` still closes its sockets and
+        calls back) there is nothing left to tell, so the call is dropped.
+        """
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):  # closed between the check and the call
+            loop.call_soon_threadsafe(callback, *args)
 
     def _require_client(self) -> paho.Client:
         if self._client is None:

@@ -1,0 +1,227 @@
+"""The session layer against a real Mosquitto: persistence, birth/will, restarts, handlers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from broker_config.broker import ManagedBroker
+from broker_config.errors import MalformedPayloadError, OutgoingQueueFullError
+from broker_config.messages import (
+    DeviceState,
+    DeviceStatus,
+    Localized,
+    ReservationStatus,
+    StopCall,
+    decode,
+)
+from broker_config.session import MqttSession, ReceivedMessage
+from broker_config.topics import Topics
+from tests.conftest import ConnectFn, Inbox
+
+
+def _call(seq: int = 1, reservation_id: uuid.UUID | None = None) -> StopCall:
+    return StopCall(
+        reservation_id=reservation_id or uuid.uuid4(),
+        seq=seq,
+        status=ReservationStatus.ASSIGNED,
+        route_id="307",
+        route_name=Localized.same("307"),
+        headsign=Localized.model_validate({"zh-TW": "市政府", "en": "City Hall"}),
+        updated_at=datetime.now(UTC),
+    )
+
+
+async def _open(
+    connect: ConnectFn, login: str, topic_filter: str, inbox: Inbox, **options: object
+) -> MqttSession:
+    """Connect with the handler registered before the first CONNACK (as devices do)."""
+    session = await connect(login, wait=False, **options)
+    await session.subscribe(topic_filter, inbox)
+    await session.wait_connected(10)
+    return session
+
+
+def _went_down(session: MqttSession) -> asyncio.Event:
+    down = asyncio.Event()
+    session.on_connection_change(lambda up: None if up else down.set())
+    return down
+
+
+async def _status(inbox: Inbox) -> DeviceStatus:
+    return decode(DeviceStatus, (await inbox.get()).payload)
+
+
+async def test_qos1_published_while_offline_is_delivered_on_reconnect(
+    connect: ConnectFn, topics: Topics, inbox: Inbox
+) -> None:
+    calls = topics.stop_calls_filter("S1")
+    device = await _open(connect, "stop.S1", calls, inbox, client_id="gw-S1")
+    await device.close()
+    server = await connect("server.api")
+    call = _call()
+    # Not retained: only the persistent session can bring it to the device.
+    await server.publish(topics.stop_call("S1", call.reservation_id), call, qos=1, timeout=5)
+
+    await _open(connect, "stop.S1", calls, inbox, client_id="gw-S1")
+    msg = await inbox.get()
+    assert decode(StopCall, msg.payload) == call
+    assert not msg.retain
+    await inbox.expect_nothing()
+
+
+async def test_a_clean_start_device_does_not_get_what_it_missed(
+    connect: ConnectFn, topics: Topics, inbox: Inbox
+) -> None:
+    """The control for the test above: without a persistent session the call is lost."""
+    calls = topics.stop_calls_filter("S1")
+    device = await _open(connect, "stop.S1", calls, inbox, client_id="gw-S1", clean_start=True)
+    await device.close()
+    server = await connect("server.api")
+    call = _call()
+    await server.publish(topics.stop_call("S1", call.reservation_id), call, qos=1, timeout=5)
+    await _open(connect, "stop.S1", calls, inbox, client_id="gw-S1", clean_start=True)
+    await server.publish(topics.stop_announce("S1"), b"live", qos=1, timeout=5)
+    await inbox.expect_nothing()
+
+
+async def test_will_turns_status_offline_with_the_same_session(
+    connect: ConnectFn, topics: Topics, inbox: Inbox
+) -> None:
+    status_topic = topics.stop_status("S1")
+    await _open(connect, "server.api", status_topic, inbox)
+    device = await connect("stop.S1", client_id="gw-S1", status_topic=status_topic)
+    online = await _status(inbox)
+    assert (online.state, online.session) == (DeviceState.ONLINE, device.session_number)
+
+    await device.abort()  # no DISCONNECT: the broker publishes the will
+    offline = await _status(inbox)
+    assert offline.state is DeviceState.OFFLINE
+    assert offline.session == online.session
+    assert offline.started_at == online.started_at
+
+    again = await connect("stop.S1", client_id="gw-S1", status_topic=status_topic)
+    back = await _status(inbox)
+    assert back.state is DeviceState.ONLINE
+    assert back.session == again.session_number > online.session
+
+    # A late reader sees the retained latest status.
+    late = Inbox()
+    await _open(connect, "server.api", status_topic, late, client_id="late-reader")
+    assert await _status(late) == back
+
+
+async def test_graceful_close_publishes_offline(
+    connect: ConnectFn, topics: Topics, inbox: Inbox
+) -> None:
+    status_topic = topics.vehicle_status("V1")
+    await _open(connect, "server.api", status_topic, inbox)
+    device = await connect("vehicle.V1", status_topic=status_topic)
+    assert (await _status(inbox)).state is DeviceState.ONLINE
+    await device.close()
+    offline = await _status(inbox)
+    assert (offline.state, offline.session) == (DeviceState.OFFLINE, device.session_number)
+
+
+async def test_broker_restart_keeps_sessions_and_retained_messages(
+    broker: ManagedBroker, connect: ConnectFn, topics: Topics, inbox: Inbox
+) -> None:
+    calls = topics.stop_calls_filter("S1")
+    device = await _open(connect, "stop.S1", calls, inbox, client_id="gw-S1")
+    await device.close()
+    server = await connect("server.api", client_id="api-1")
+    retained, queued = _call(seq=1), _call(seq=2)
+    await server.publish(topics.stop_call("S2", retained.reservation_id), retained, retain=True)
+    await server.publish(topics.stop_call("S1", queued.reservation_id), queued, qos=1)
+
+    await broker.stop()
+    await broker.start()
+
+    # The offline device's session (subscription and queued message) survived ...
+    await _open(connect, "stop.S1", calls, inbox, client_id="gw-S1")
+    assert decode(StopCall, (await inbox.get()).payload) == queued
+    # ... and so did the retained message.
+    reader = Inbox()
+    await _open(connect, "server.api", topics.stop_calls_filter("S2"), reader, clean_start=True)
+    msg = await reader.get()
+    assert msg.retain
+    assert decode(StopCall, msg.payload) == retained
+
+
+async def test_qos1_publish_while_broker_is_down_completes_after_it_returns(
+    broker: ManagedBroker, connect: ConnectFn, topics: Topics, inbox: Inbox
+) -> None:
+    events = topics.stop_events("S1")
+    await _open(connect, "server.api", events, inbox, client_id="api-1")
+    device = await connect("stop.S1", reconnect_max_s=0.5)
+    down = _went_down(device)
+    await broker.stop()
+    await asyncio.wait_for(down.wait(), 10)
+
+    publish = asyncio.create_task(device.publish(events, b"while-down", qos=1))
+    done, _ = await asyncio.wait({publish}, timeout=0.3)
+    assert not done, "a QoS 1 publish must wait for the broker, not fail or pretend"
+    assert device.pending_count == 1
+
+    await broker.start()
+    await asyncio.wait_for(publish, 15)  # returned on PUBACK
+    msg = await inbox.get(timeout=15)
+    assert msg.payload == b"while-down"
+    assert device.pending_count == 0
+
+
+async def test_outgoing_queue_is_bounded(
+    broker: ManagedBroker, connect: ConnectFn, topics: Topics
+) -> None:
+    device = await connect("stop.S1", max_pending=2)
+    down = _went_down(device)
+    await broker.stop()
+    await asyncio.wait_for(down.wait(), 10)
+    waiting = [
+        asyncio.create_task(device.publish(topics.stop_events("S1"), b"x", qos=1)) for _ in range(2)
+    ]
+    await asyncio.sleep(0)  # let both register
+    with pytest.raises(OutgoingQueueFullError):
+        await device.publish(topics.stop_events("S1"), b"x", qos=1)
+    await broker.start()
+    await asyncio.wait_for(asyncio.gather(*waiting), 15)
+
+
+async def test_handlers_survive_malformed_payloads_and_errors(
+    connect: ConnectFn, topics: Topics, caplog: pytest.LogCaptureFixture
+) -> None:
+    good: asyncio.Queue[StopCall] = asyncio.Queue()
+    seen: list[str] = []
+
+    async def on_call(msg: ReceivedMessage) -> None:
+        seen.append(msg.topic)
+        call = decode(StopCall, msg.payload)  # raises MalformedPayloadError on junk
+        if call.seq == 13:
+            raise RuntimeError("handler bug")
+        await good.put(call)
+
+    device = await connect("stop.S1", wait=False)
+    await device.subscribe(topics.stop_calls_filter("S1"), on_call)
+    await device.wait_connected(10)
+    server = await connect("server.api")
+    rid = str(uuid.uuid4())
+    with caplog.at_level(logging.WARNING, logger="broker_config.session"):
+        await server.publish(topics.stop_call("S1", rid), b"{not json", qos=1)
+        await server.publish(topics.stop_call("S1", rid), b'{"v": 1, "seq": "x"}', qos=1)
+        await server.publish(topics.stop_call("S1", rid), _call(seq=13), qos=1)
+        after = _call(seq=14)
+        await server.publish(topics.stop_call("S1", rid), after, qos=1)
+        assert await asyncio.wait_for(good.get(), 5) == after
+    assert len(seen) == 4
+    assert sum("malformed" in r.getMessage() for r in caplog.records) == 2
+    assert any(r.exc_info and "handler bug" in str(r.exc_info[1]) for r in caplog.records)
+    assert device.connected
+
+
+async def test_malformed_payload_error_is_the_one_error_type() -> None:
+    with pytest.raises(MalformedPayloadError):
+        decode(StopCall, b"")
