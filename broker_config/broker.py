@@ -263,6 +263,13 @@ class ManagedBroker:
                 await asyncio.wait_for(self._log_task, 2.0)
         self._proc = None
 
+    async def wait(self) -> int:
+        """Wait until Mosquitto exits on its own; return its exit code."""
+        proc = self._proc
+        if proc is None:
+            raise RuntimeError("mosquitto is not running: use 'async with ManagedBroker(...)'")
+        return await proc.wait()
+
     async def restart(self) -> None:
         await self.stop()
         await self.start()
