@@ -85,7 +85,13 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
     "error.unknown_alert": ("這個預約已不存在", "This booking is no longer there"),
     "error.not_allowed": ("這個回覆現在不適用", "This answer does not apply now"),
     "error.bad_request": ("回覆不完整", "The answer is incomplete"),
+    "error.screen": (
+        "畫面無法送出回覆，請再按一次",
+        "Not sent: tap again",
+    ),
     "switch_to": ("English", "中文"),
+    "chime.new_alert": ("（提示音：新預約）", "(chime: new alert)"),
+    "chime.reminder": ("（提示音：請確認）", "(chime: please acknowledge)"),
 }
 
 

@@ -61,6 +61,10 @@ class Outbox(Protocol):
 
     async def unsent_count(self) -> int: ...
 
+    async def prune(self, before: float) -> int:
+        """Forget sent taps made before ``before`` (POSIX seconds); unsent ones stay."""
+        ...
+
 
 class SqliteOutbox:
     """The outbox in a SQLite file; ``async with`` opens and closes it."""
@@ -227,3 +231,9 @@ class MemoryOutbox:
 
     async def unsent_count(self) -> int:
         return sum(1 for _e, _at, sent in self._taps.values() if not sent)
+
+    async def prune(self, before: float) -> int:
+        old = [k for k, (_e, at, sent) in self._taps.items() if sent and at < before]
+        for key in old:
+            del self._taps[key]
+        return len(old)

@@ -1,0 +1,382 @@
+"""The driver display's core: alerts in, one-tap answers out, no HTTP needed.
+
+``async with DriverDisplay(settings, outbox=outbox) as display:`` logs in as
+``vehicle.{id}`` (persistent session, retained birth/will status, periodic health via
+``broker_config.device.runtime``), keeps the vehicle's retained DriverAlerts, plays
+the sounds the ``SoundPolicy`` decides, and sends each answer from the durable
+outbox until the broker has acknowledged it. Many displays can run in one process;
+the web screen (``driver_display.web``) is an optional view on ``display.state()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from types import TracebackType
+from typing import Self
+
+from broker_config.device.runtime import DeviceRuntime, HealthFacts
+from broker_config.errors import (
+    InvalidTopicError,
+    MalformedPayloadError,
+    MqttError,
+    OutgoingQueueFullError,
+    PublishRefusedError,
+    SessionClosedError,
+)
+from broker_config.messages import (
+    CannotStopReason,
+    DriverAlert,
+    DriverEvent,
+    DriverEventType,
+    VehiclePosition,
+    decode_or_clear,
+    utcnow,
+)
+from broker_config.session import BrokerEndpoint, ReceivedMessage
+from broker_config.topics import Owner, TopicKind, Topics, login_for, validate_id
+from driver_display.alerts import AlertStore, AlertView
+from driver_display.answers import CLOSING_ANSWERS
+from driver_display.const import SENT_TAP_RETENTION_S
+from driver_display.outbox import Outbox
+from driver_display.position import PositionSource
+from driver_display.settings import DisplaySettings
+from driver_display.sound import SoundPlan, SoundPolicy
+from driver_display.sound_output import LogSoundOutput, SoundOutput
+
+__all__ = [
+    "AnswerError",
+    "AnswerNotAllowedError",
+    "ChangeFeed",
+    "DriverDisplay",
+    "ScreenState",
+    "UnknownAlertError",
+]
+
+logger = logging.getLogger(__name__)
+
+
+def _version() -> str:
+    try:
+        return metadata.version("bushail")
+    except metadata.PackageNotFoundError:
+        return "0"
+
+
+class AnswerError(ValueError):
+    """A tap that cannot be taken; ``text_key`` names its i18n text."""
+
+    text_key = "error.bad_request"
+
+
+class UnknownAlertError(AnswerError):
+    """The reservation has no card on this display (any more)."""
+
+    text_key = "error.unknown_alert"
+
+
+class AnswerNotAllowedError(AnswerError):
+    """The card does not offer this answer in its current status."""
+
+    text_key = "error.not_allowed"
+
+
+class ChangeFeed:
+    """A version number that grows at every visible change; ``await wait(seen)``."""
+
+    def __init__(self) -> None:
+        self.version = 0
+        self._event = asyncio.Event()
+
+    def bump(self) -> None:
+        self.version += 1
+        event, self._event = self._event, asyncio.Event()
+        event.set()
+
+    async def wait(self, seen: int) -> int:
+        """Return the version once it differs from ``seen``."""
+        while self.version == seen:
+            await self._event.wait()
+        return self.version
+
+
+@dataclass(frozen=True, slots=True)
+class ScreenState:
+    """Everything the screen shows, at one moment."""
+
+    vehicle_id: str
+    views: tuple[AlertView, ...]
+    connected: bool
+    unsent: int
+    version: int
+
+
+class DriverDisplay:
+    """One vehicle's onboard display; see the module docstring."""
+
+    def __init__(
+        self,
+        settings: DisplaySettings,
+        *,
+        outbox: Outbox,
+        endpoint: BrokerEndpoint | None = None,
+        sound: SoundOutput | None = None,
+        position_source: PositionSource | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if settings.vehicle_id is None:
+            raise ValueError("the display needs a vehicle id (--vehicle or VEHICLE_ID)")
+        self.vehicle_id = validate_id(settings.vehicle_id, "vehicle id")
+        self.settings = settings
+        self.topics = Topics(settings.root)
+        self.outbox = outbox
+        self.sound: SoundOutput = sound or LogSoundOutput(self.vehicle_id)
+        self.position_source = position_source
+        self.store = AlertStore()
+        self.policy = SoundPolicy(settings.reminder_interval_s)
+        self.changes = ChangeFeed()
+        #: Alerts dropped because their payload was malformed (also logged).
+        self.malformed_count = 0
+        self.last_error: str | None = None
+        self._clock = clock
+        self._unsent = 0
+        self._answer_lock = asyncio.Lock()
+        self._send_wake = asyncio.Event()
+        self._sounds: asyncio.Queue[SoundPlan] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.runtime = DeviceRuntime(
+            settings,
+            login=login_for(Owner.VEHICLE, self.vehicle_id),
+            status_topic=self.topics.vehicle_status(self.vehicle_id),
+            health_topic=self.topics.vehicle_health(self.vehicle_id),
+            version=_version(),
+            probe=self._health_facts,
+            endpoint=endpoint,
+        )
+        self.runtime.mqtt.on_connection_change(lambda _connected: self.changes.bump())
+
+    # -- lifetime ---------------------------------------------------------------------
+    async def __aenter__(self) -> Self:
+        since = time.time() - SENT_TAP_RETENTION_S
+        await self.outbox.prune(since)
+        # Taps made before a restart still hide their buttons and silence their chimes.
+        for event in await self.outbox.recent(since):
+            self.store.record_answer(event.reservation_id, event.type)
+        self._unsent = await self.outbox.unsent_count()
+        await self.runtime.mqtt.subscribe(
+            self.topics.vehicle_alerts_filter(self.vehicle_id), self._on_alert, qos=1
+        )
+        await self.runtime.__aenter__()
+        name = self.vehicle_id
+        self._tasks = [
+            asyncio.create_task(self._send_loop(), name=f"display-send-{name}"),
+            asyncio.create_task(self._sound_loop(), name=f"display-sound-{name}"),
+        ]
+        if self.position_source is not None:
+            self._tasks.append(
+                asyncio.create_task(
+                    self._position_loop(self.position_source), name=f"display-gps-{name}"
+                )
+            )
+        self._send_wake.set()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        await self.runtime.__aexit__(exc_type, exc, tb)
+        self.changes.bump()
+
+    # -- what the screen reads --------------------------------------------------------
+    @property
+    def connected(self) -> bool:
+        return self.runtime.mqtt.connected
+
+    @property
+    def unsent(self) -> int:
+        """Answers stored locally that the broker has not acknowledged yet."""
+        return self._unsent
+
+    def state(self) -> ScreenState:
+        return ScreenState(
+            vehicle_id=self.vehicle_id,
+            views=tuple(self.store.views()),
+            connected=self.connected,
+            unsent=self._unsent,
+            version=self.changes.version,
+        )
+
+    # -- the driver's taps ------------------------------------------------------------
+    async def answer(
+        self,
+        reservation_id: uuid.UUID,
+        answer: DriverEventType,
+        reason: CannotStopReason | None = None,
+    ) -> DriverEvent:
+        """Take one tap: store it durably, update the card, and queue it for sending."""
+        async with self._answer_lock:
+            view = self.store.view(reservation_id)
+            if view is None:
+                raise UnknownAlertError(f"no alert for reservation {reservation_id}")
+            if answer not in view.answers:
+                raise AnswerNotAllowedError(
+                    f"{answer.value} is not offered for {reservation_id} in {view.alert.status}"
+                )
+            if (answer is DriverEventType.CANNOT_STOP) != (reason is not None):
+                raise AnswerError("a reason goes with 'cannot_stop' and only with it")
+            event = DriverEvent(
+                id=uuid.uuid4(),
+                reservation_id=reservation_id,
+                type=answer,
+                reason=reason,
+                at=utcnow(),
+            )
+            # Durable first: once this returns, a crash or a tunnel cannot lose the tap.
+            await self.outbox.add(event)
+            self._unsent += 1
+            self.store.record_answer(reservation_id, answer)
+        if answer is DriverEventType.ACKNOWLEDGED or answer in CLOSING_ANSWERS:
+            self.policy.acknowledged(reservation_id)
+        logger.info(
+            "vehicle %s: driver answered %s for reservation %s (event %s)",
+            self.vehicle_id,
+            answer.value,
+            reservation_id,
+            event.id,
+        )
+        self.changes.bump()
+        self._send_wake.set()
+        return event
+
+    async def publish_position(self, position: VehiclePosition) -> None:
+        """Publish one position (QoS 0: dropped while the broker is away)."""
+        await self.runtime.mqtt.publish(
+            self.topics.vehicle_position(self.vehicle_id), position, qos=0
+        )
+
+    # -- incoming alerts --------------------------------------------------------------
+    async def _on_alert(self, msg: ReceivedMessage) -> None:
+        try:
+            parsed = self.topics.parse(msg.topic)
+        except InvalidTopicError as exc:
+            logger.warning("vehicle %s: ignored message: %s", self.vehicle_id, exc)
+            return
+        if (
+            parsed.kind is not TopicKind.VEHICLE_ALERT
+            or parsed.device_id != self.vehicle_id
+            or parsed.reservation_id is None
+        ):
+            logger.warning("vehicle %s: ignored message on %s", self.vehicle_id, msg.topic)
+            return
+        reservation_id = uuid.UUID(parsed.reservation_id)
+        try:
+            alert = decode_or_clear(DriverAlert, msg.payload)
+            if alert is not None and alert.reservation_id != reservation_id:
+                raise MalformedPayloadError(
+                    f"reservation_id {alert.reservation_id} does not match the topic"
+                )
+        except MalformedPayloadError as exc:
+            self.malformed_count += 1
+            logger.warning(
+                "vehicle %s: ignored malformed alert on %s: %s", self.vehicle_id, msg.topic, exc
+            )
+            return
+        change = self.store.apply(reservation_id, alert)
+        if change is None:
+            logger.debug("vehicle %s: dropped stale alert for %s", self.vehicle_id, reservation_id)
+            return
+        logger.info(
+            "vehicle %s: alert %s %s (%s)",
+            self.vehicle_id,
+            reservation_id,
+            change.kind.value,
+            alert.status.value if alert is not None else "cleared",
+        )
+        plan = self.policy.on_change(change, self._clock())
+        if plan is not None:
+            self._sounds.put_nowait(plan)
+        self.changes.bump()
+
+    # -- background tasks -------------------------------------------------------------
+    async def _send_loop(self) -> None:
+        while True:
+            await self._send_wake.wait()
+            self._send_wake.clear()
+            try:
+                for event in await self.outbox.unsent():
+                    await self._send_one(event)
+            except Exception as exc:
+                # A disk error must not end the sender: retry the whole backlog later.
+                self._record_error(f"outbox failed: {exc}")
+                await asyncio.sleep(1.0)
+                self._send_wake.set()
+
+    async def _send_one(self, event: DriverEvent) -> None:
+        topic = self.topics.vehicle_events(self.vehicle_id)
+        while True:
+            try:
+                # Waits across reconnects; the session re-sends an in-flight copy itself.
+                await self.runtime.mqtt.publish(topic, event, qos=1)
+            except PublishRefusedError as exc:
+                self._record_error(f"answer {event.id} refused: {exc}")
+                await self.outbox.mark_rejected(str(event.id), str(exc))
+            except OutgoingQueueFullError:
+                await asyncio.sleep(1.0)
+                continue
+            except SessionClosedError:
+                return
+            else:
+                await self.outbox.mark_sent(str(event.id))
+                logger.info("vehicle %s: answer %s delivered", self.vehicle_id, event.id)
+            break
+        self._unsent = await self.outbox.unsent_count()
+        self.changes.bump()
+
+    async def _sound_loop(self) -> None:
+        while True:
+            due_at = self.policy.next_due()
+            timeout = None if due_at is None else max(0.0, due_at - self._clock())
+            try:
+                plan: SoundPlan | None = await asyncio.wait_for(self._sounds.get(), timeout)
+            except TimeoutError:
+                plan = self.policy.due(self._clock())
+            if plan is None:
+                continue
+            try:
+                await self.sound.play(plan, self.settings.lang)
+            except Exception as exc:
+                logger.exception("vehicle %s: sound failed", self.vehicle_id)
+                self._record_error(f"sound failed: {exc}")
+
+    async def _position_loop(self, source: PositionSource) -> None:
+        async for position in source.positions():
+            try:
+                await self.publish_position(position)
+            except MqttError as exc:
+                logger.warning("vehicle %s: position not sent: %s", self.vehicle_id, exc)
+
+    def _record_error(self, text: str) -> None:
+        logger.error("vehicle %s: %s", self.vehicle_id, text)
+        self.last_error = text
+
+    def _health_facts(self) -> HealthFacts:
+        return HealthFacts(
+            queue_depth=self._unsent + self._sounds.qsize(),
+            speaker_ok=self.sound.speaker_ok,
+            last_error=self.last_error,
+        )

@@ -1,0 +1,286 @@
+"""The onboard screen: server-rendered HTML, live updates over SSE, one-tap answers.
+
+``create_app(display)`` builds the Starlette app; ``ScreenServer(app, host, port)``
+serves it with uvicorn as an ``async with`` block (port 0 picks a free one; the bound
+URL is ``server.url``). Routes:
+
+- ``GET /``: the page (``?lang=zh-TW|en`` and ``?theme=day|night`` switch and are
+  remembered in cookies).
+- ``GET /events``: Server-Sent Events; each ``screen`` event carries the re-rendered
+  alert list, sent at connect and at every change.
+- ``POST /answers``: a tap (form fields ``reservation_id``, ``type``, ``reason``).
+  From the page's script: 204, or a JSON problem with a localized ``title``; from a
+  plain form post (no script): 303 back to the page.
+- ``GET /healthz``: liveness with the broker link and the unsent answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from types import TracebackType
+from typing import Any, Self, cast
+
+import uvicorn
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.applications import Starlette
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from broker_config.const import LANGUAGES
+from broker_config.messages import CannotStopReason, DriverEventType, Lang
+from driver_display import i18n
+from driver_display.const import SSE_KEEPALIVE_S, THEMES, Theme
+from driver_display.display import AnswerError, DriverDisplay, ScreenState
+
+__all__ = ["ScreenServer", "create_app", "render_alerts", "render_page"]
+
+logger = logging.getLogger(__name__)
+
+_COOKIE_MAX_AGE = 365 * 24 * 3600
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("driver_display", "templates"),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals.update(
+        kind_label=i18n.kind_label,
+        status_label=i18n.status_label,
+        answer_label=i18n.answer_label,
+        reason_label=i18n.reason_label,
+        eta_label=i18n.eta_label,
+        other_lang=i18n.other_lang,
+        t=i18n.t,
+        CANNOT_STOP=DriverEventType.CANNOT_STOP,
+        REASONS=tuple(CannotStopReason),
+    )
+    return env
+
+
+_ENV = _environment()
+
+
+def _context(state: ScreenState, lang: Lang, theme: Theme) -> dict[str, Any]:
+    return {"state": state, "lang": lang, "theme": theme}
+
+
+def render_alerts(state: ScreenState, lang: Lang, theme: Theme = "day") -> str:
+    """The live part of the screen (what an SSE ``screen`` event carries)."""
+    return _ENV.get_template("_alerts.html").render(_context(state, lang, theme))
+
+
+def render_page(state: ScreenState, lang: Lang, theme: Theme) -> str:
+    """The whole page."""
+    return _ENV.get_template("screen.html").render(_context(state, lang, theme))
+
+
+def _choice(request: Request, name: str, allowed: tuple[str, ...], default: str) -> str:
+    for value in (request.query_params.get(name), request.cookies.get(f"bushail_{name}")):
+        if value is not None and value in allowed:
+            return value
+    return default
+
+
+def _lang(request: Request, default: Lang) -> Lang:
+    return cast(Lang, _choice(request, "lang", LANGUAGES, default))
+
+
+def _sse(event: str, data: str) -> bytes:
+    lines = "".join(f"data: {line}\n" for line in data.splitlines() or [""])
+    return f"event: {event}\n{lines}\n".encode()
+
+
+class _ScreenRoutes:
+    """The request handlers, bound to one display."""
+
+    def __init__(self, display: DriverDisplay, closing: asyncio.Event) -> None:
+        self.display = display
+        self.closing = closing
+        self.default_lang: Lang = display.settings.lang
+        self.default_theme: Theme = display.settings.theme
+
+    async def page(self, request: Request) -> Response:
+        lang = _lang(request, self.default_lang)
+        theme = cast(Theme, _choice(request, "theme", THEMES, self.default_theme))
+        response = HTMLResponse(render_page(self.display.state(), lang, theme))
+        for name, value in (("lang", lang), ("theme", theme)):
+            if request.query_params.get(name) == value:
+                response.set_cookie(
+                    f"bushail_{name}", value, max_age=_COOKIE_MAX_AGE, samesite="strict"
+                )
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    async def events(self, request: Request) -> Response:
+        lang = _lang(request, self.default_lang)
+        return StreamingResponse(
+            self._stream(lang),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
+
+    async def _stream(self, lang: Lang) -> AsyncIterator[bytes]:
+        feed = self.display.changes
+        closing = asyncio.ensure_future(self.closing.wait())
+        try:
+            yield b"retry: 1000\n\n"
+            seen = -1
+            while True:
+                if feed.version != seen:
+                    seen = feed.version
+                    yield _sse("screen", render_alerts(self.display.state(), lang))
+                changed = asyncio.ensure_future(feed.wait(seen))
+                try:
+                    done, _pending = await asyncio.wait(
+                        {changed, closing},
+                        timeout=SSE_KEEPALIVE_S,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                finally:
+                    changed.cancel()
+                if closing in done:
+                    return
+                if not done:
+                    yield b": keep-alive\n\n"
+        finally:
+            closing.cancel()
+
+    async def answer(self, request: Request) -> Response:
+        form = await request.form()
+        lang = cast(Lang, form.get("lang")) if form.get("lang") in LANGUAGES else None
+        lang = lang or _lang(request, self.default_lang)
+        scripted = request.headers.get("x-requested-with") == "fetch"
+        try:
+            reservation_id, answer, reason = _parse_answer(form)
+            await self.display.answer(reservation_id, answer, reason)
+        except AnswerError as exc:
+            logger.info("vehicle %s: tap refused: %s", self.display.vehicle_id, exc)
+            status = 409 if exc.text_key == "error.not_allowed" else 404
+            if exc.text_key == "error.bad_request":
+                status = 422
+            if not scripted:
+                return RedirectResponse("/", status_code=303)
+            return JSONResponse(
+                {"title": i18n.t(exc.text_key, lang), "status": status, "detail": str(exc)},
+                status_code=status,
+                media_type="application/problem+json",
+            )
+        if not scripted:
+            return RedirectResponse("/", status_code=303)
+        return Response(status_code=204)
+
+    async def healthz(self, request: Request) -> Response:
+        return JSONResponse(
+            {
+                "status": "ok",
+                "vehicle_id": self.display.vehicle_id,
+                "connected": self.display.connected,
+                "unsent": self.display.unsent,
+            }
+        )
+
+
+def _parse_answer(
+    form: FormData,
+) -> tuple[uuid.UUID, DriverEventType, CannotStopReason | None]:
+    try:
+        reservation_id = uuid.UUID(str(form.get("reservation_id", "")))
+        answer = DriverEventType(str(form.get("type", "")))
+        raw_reason = form.get("reason")
+        reason = CannotStopReason(str(raw_reason)) if raw_reason else None
+    except ValueError as exc:
+        raise AnswerError(f"bad answer form: {exc}") from exc
+    return reservation_id, answer, reason
+
+
+def create_app(display: DriverDisplay) -> Starlette:
+    """The screen app of one display; ``app.state.closing`` ends the SSE streams."""
+    closing = asyncio.Event()
+    routes = _ScreenRoutes(display, closing)
+    app = Starlette(
+        routes=[
+            Route("/", routes.page),
+            Route("/events", routes.events),
+            Route("/answers", routes.answer, methods=["POST"]),
+            Route("/healthz", routes.healthz),
+            Mount("/static", StaticFiles(packages=[("driver_display", "static")]), name="static"),
+        ]
+    )
+    app.state.closing = closing
+    return app
+
+
+class _Server(uvicorn.Server):
+    # The owner of the process handles signals (the CLI, a simulator, pytest).
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class ScreenServer:
+    """Serves a screen app on ``host:port`` for the life of an ``async with`` block."""
+
+    def __init__(self, app: Starlette, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.app = app
+        self.host = host
+        self.port = port
+        self._server: _Server | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def __aenter__(self) -> Self:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self.port))
+        # Listening before uvicorn starts: the URL works as soon as this returns.
+        sock.listen(64)
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            self.app,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=2,
+        )
+        self._server = _Server(config)
+        self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name="screen")
+        logger.info("driver screen on %s", self.url)
+        return self
+
+    async def wait_closed(self) -> None:
+        """Wait until the server stops by itself (it normally runs until the block ends)."""
+        if self._task is not None:
+            await asyncio.shield(self._task)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.app.state.closing.set()
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
