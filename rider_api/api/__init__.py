@@ -1,0 +1,1 @@
+"""HTTP API: one router per resource in ``routes``; dependencies in ``deps``."""

@@ -1,0 +1,122 @@
+"""Reservations of the signed-in rider, and their live event stream."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request, status
+from fastapi.responses import StreamingResponse
+from sqlmodel import col, select
+
+from rider_api.api.deps import CurrentRider, SessionDep, StateDep
+from rider_api.booking import cancel_reservation, create_reservation, get_owned, to_public
+from rider_api.lifecycle import ACTIVE_STATUSES
+from rider_api.models import Reservation
+from rider_api.problems import Problem
+from rider_api.schemas import ReservationCreate, ReservationPublic
+
+router = APIRouter(prefix="/v1/reservations", tags=["reservations"])
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=200,
+        description="Per rider, kept 24 h: a replay answers with the same reservation.",
+    ),
+]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=ReservationPublic)
+async def book(
+    body: ReservationCreate,
+    rider: CurrentRider,
+    state: StateDep,
+    session: SessionDep,
+    idempotency_key: IdempotencyKey = None,
+) -> ReservationPublic:
+    """Book a pickup: the stop is told at once, the next bus's driver when one is assigned."""
+    if idempotency_key is not None and not idempotency_key.strip():
+        raise Problem(422, "Idempotency-Key must not be empty.", code="idempotency-key-empty")
+    reservation_id = await create_reservation(state, rider, body, idempotency_key)
+    res = await get_owned(session, rider, reservation_id)
+    return await to_public(state, session, res)
+
+
+@router.get("", response_model=list[ReservationPublic])
+async def list_mine(
+    rider: CurrentRider,
+    state: StateDep,
+    session: SessionDep,
+    active: Annotated[bool | None, Query(description="Only active (true) or ended (false)")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> list[ReservationPublic]:
+    query = select(Reservation).where(col(Reservation.rider_id) == rider.id)
+    active_values = [s.value for s in ACTIVE_STATUSES]
+    if active is True:
+        query = query.where(col(Reservation.status).in_(active_values))
+    elif active is False:
+        query = query.where(col(Reservation.status).not_in(active_values))
+    rows = (
+        await session.exec(query.order_by(col(Reservation.created_at).desc()).limit(limit))
+    ).all()
+    return [await to_public(state, session, r) for r in rows]
+
+
+@router.get("/{reservation_id}", response_model=ReservationPublic)
+async def get_one(
+    reservation_id: uuid.UUID, rider: CurrentRider, state: StateDep, session: SessionDep
+) -> ReservationPublic:
+    return await to_public(state, session, await get_owned(session, rider, reservation_id))
+
+
+@router.delete("/{reservation_id}", response_model=ReservationPublic)
+async def cancel(
+    reservation_id: uuid.UUID, rider: CurrentRider, state: StateDep, session: SessionDep
+) -> ReservationPublic:
+    await cancel_reservation(state, rider, reservation_id, "cancelled by rider")
+    return await to_public(state, session, await get_owned(session, rider, reservation_id))
+
+
+@router.get(
+    "/{reservation_id}/events",
+    response_class=StreamingResponse,
+    response_model=None,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def events(
+    reservation_id: uuid.UUID,
+    request: Request,
+    rider: CurrentRider,
+    state: StateDep,
+    session: SessionDep,
+) -> StreamingResponse:
+    """Server-Sent Events: the reservation now, then each time it changes, until it ends."""
+    await get_owned(session, rider, reservation_id)
+
+    async def stream() -> AsyncIterator[str]:
+        async with state.notifier.listen(reservation_id) as queue:
+            last = ""
+            while True:
+                async with state.sessions() as s:
+                    res = await get_owned(s, rider, reservation_id)
+                    public = await to_public(state, s, res)
+                data = public.model_dump_json()
+                if data != last:
+                    last = data
+                    yield f"event: reservation\nid: {res.seq}\ndata: {data}\n\n"
+                if res.status.is_final or await request.is_disconnected():
+                    return
+                try:
+                    await asyncio.wait_for(queue.get(), 15.0)
+                except TimeoutError:
+                    yield ": keep-alive\n\n"
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,160 @@
+"""The FastAPI application: ``create_app(settings)`` builds it; the lifespan runs it.
+
+Lifespan: database engine (tables created/migrated), network view, MQTT session with
+retained birth/will, outbox relay, dispatcher, and the subscriptions to device events,
+positions, status and health (device events through MQTT 5 shared subscriptions so
+several API instances split them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import PlainTextResponse, Response
+from sqlmodel import SQLModel
+
+from broker_config.messages import ReservationStatus
+from broker_config.registry import Credentials
+from broker_config.session import BrokerEndpoint, MqttSession, SessionOptions
+from broker_config.topics import TopicKind, Topics
+from rider_api import __doc__ as package_doc
+from rider_api import models  # noqa: F401 - registers every table
+from rider_api.api.deps import StateDep, hash_token
+from rider_api.api.routes import ops, reservations, riders
+from rider_api.changes import Changes
+from rider_api.db import make_async_engine, session_factory
+from rider_api.devices import DeviceBoard
+from rider_api.dispatcher import Dispatcher
+from rider_api.metrics import Metrics
+from rider_api.network.view import NetworkView
+from rider_api.notifier import ReservationNotifier
+from rider_api.outbox import OutboxRelay
+from rider_api.problems import install_problem_handlers
+from rider_api.settings import ApiSettings
+from rider_api.state import AppState
+
+__all__ = ["VERSION", "create_app"]
+
+logger = logging.getLogger(__name__)
+VERSION = "0.1.0"
+
+
+def _mqtt_endpoint(settings: ApiSettings) -> BrokerEndpoint:
+    password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
+    if password is None and settings.mqtt_credentials_file is not None:
+        password = Credentials(settings.mqtt_credentials_file).password(settings.mqtt_username)
+    return BrokerEndpoint(settings.mqtt_host, settings.mqtt_port, settings.mqtt_username, password)
+
+
+async def build_state(settings: ApiSettings) -> AppState:
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_async_engine(settings.resolved_database_url())
+    async with engine.begin() as conn:
+        await conn.run_sync(SQLModel.metadata.create_all)
+    sessions = session_factory(engine)
+    async with sessions() as session:
+        network = await NetworkView.load(session)
+    topics = Topics(settings.mqtt_root)
+    return AppState(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        topics=topics,
+        network=network,
+        changes=Changes(topics, network),
+        notifier=ReservationNotifier(),
+        devices=DeviceBoard(topics),
+        metrics=Metrics(),
+        operator_token_hashes=frozenset(
+            hash_token(t.get_secret_value()) for t in settings.operator_tokens
+        ),
+    )
+
+
+async def _subscribe_all(state: AppState, mqtt: MqttSession, dispatcher: Dispatcher) -> None:
+    t = state.topics
+    await mqtt.subscribe(t.shared(t.all_of(TopicKind.VEHICLE_EVENTS)), dispatcher.on_driver_event)
+    await mqtt.subscribe(t.shared(t.all_of(TopicKind.STOP_EVENTS)), dispatcher.on_stop_event)
+    # Positions feed this instance's in-memory fleet view: not shared.
+    await mqtt.subscribe(t.all_of(TopicKind.VEHICLE_POSITION), dispatcher.on_position, qos=0)
+    for kind in (TopicKind.STOP_STATUS, TopicKind.VEHICLE_STATUS):
+        await mqtt.subscribe(t.all_of(kind), state.devices.on_status)
+    for kind in (TopicKind.STOP_HEALTH, TopicKind.VEHICLE_HEALTH):
+        await mqtt.subscribe(t.all_of(kind), state.devices.on_health, qos=0)
+
+
+@asynccontextmanager
+async def running(settings: ApiSettings) -> AsyncIterator[AppState]:
+    """Everything the API runs, as one ``async with`` block (used by the lifespan)."""
+    state = await build_state(settings)
+    async with AsyncExitStack() as stack:
+        stack.push_async_callback(state.engine.dispose)
+        dispatcher = Dispatcher(state)
+        state.dispatcher = dispatcher
+        await stack.enter_async_context(dispatcher)
+        if settings.mqtt_enabled:
+            options = SessionOptions(
+                client_id=f"bushail-server-{settings.instance}",
+                status_topic=state.topics.server_status(settings.instance),
+                version=VERSION,
+            )
+            mqtt = await stack.enter_async_context(MqttSession(_mqtt_endpoint(settings), options))
+            state.mqtt = mqtt
+            mqtt.on_connection_change(lambda up: state.metrics.broker_connected.set(1 if up else 0))
+            await _subscribe_all(state, mqtt, dispatcher)
+            state.relay = await stack.enter_async_context(OutboxRelay(state.sessions, mqtt))
+        yield state
+
+
+def create_app(settings: ApiSettings | None = None) -> FastAPI:
+    settings = settings or ApiSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with running(settings) as state:
+            app.state.bushail = state
+            yield
+
+    app = FastAPI(
+        title="BusHail rider API",
+        version=VERSION,
+        description=package_doc or "",
+        lifespan=lifespan,
+    )
+    install_problem_handlers(app)
+    app.include_router(riders.router)
+    app.include_router(reservations.router)
+    app.include_router(ops.router)
+    with contextlib.suppress(ImportError):
+        app.include_router(importlib.import_module("rider_api.api.routes.network").router)
+
+    @app.get("/healthz", tags=["system"])
+    async def healthz(state: StateDep) -> dict[str, object]:
+        """Liveness, and whether the broker is connected."""
+        return {
+            "status": "ok",
+            "broker_connected": bool(state.mqtt and state.mqtt.connected),
+            "stops": len(state.network.stops),
+        }
+
+    @app.get("/metrics", tags=["system"], response_class=PlainTextResponse)
+    async def metrics(state: StateDep) -> Response:
+        """Prometheus metrics."""
+        m = state.metrics
+        counts: dict[str, int] = dict.fromkeys((s.value for s in ReservationStatus), 0)
+        for tracked in state.dispatcher.tracked.values() if state.dispatcher else ():
+            counts[tracked.status.value] += 1
+        for status_value, n in counts.items():
+            m.reservations.labels(status=status_value).set(n)
+        if state.relay is not None:
+            m.outbox_backlog.set(await state.relay.backlog())
+        for kind in ("stop", "vehicle"):
+            m.devices_online.labels(kind=kind).set(state.devices.online_count(kind))
+        return Response(m.render(), media_type="text/plain; version=0.0.4")
+
+    return app

@@ -1,0 +1,274 @@
+"""Create, read and cancel reservations, with the contract's checks and limits."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from broker_config.messages import ReservationStatus, utcnow
+from rider_api.lifecycle import ACTIVE_STATUSES, Trigger
+from rider_api.models import IdempotencyRecord, Reservation, ReservationEvent, Rider
+from rider_api.problems import Problem
+from rider_api.schemas import HistoryItem, ReservationCreate, ReservationPublic
+from rider_api.state import AppState
+
+__all__ = ["cancel_reservation", "create_reservation", "get_owned", "to_public"]
+
+logger = logging.getLogger(__name__)
+
+
+def _request_hash(body: ReservationCreate) -> str:
+    return hashlib.sha256(body.model_dump_json().encode()).hexdigest()
+
+
+def _validate_against_network(state: AppState, body: ReservationCreate) -> None:
+    network = state.network
+    if body.stop_id not in network.stops:
+        raise Problem(
+            404,
+            f"There is no stop with id '{body.stop_id}'. Find stops with GET /v1/stops?q=name.",
+            code="stop-not-found",
+        )
+    if body.route_id not in network.routes:
+        raise Problem(
+            404,
+            f"There is no route with id '{body.route_id}'. See GET /v1/routes.",
+            code="route-not-found",
+        )
+    direction = network.direction(body.route_id, body.direction_id)
+    if direction is None or body.stop_id not in direction.positions:
+        raise Problem(
+            422,
+            f"Route {network.routes[body.route_id].short_name} does not stop at "
+            f"'{body.stop_id}' in direction {body.direction_id}. "
+            f"See GET /v1/stops/{body.stop_id} for the routes serving it.",
+            code="route-does-not-serve-stop",
+        )
+    if body.destination_stop_id is not None:
+        if body.destination_stop_id not in network.stops:
+            raise Problem(
+                404,
+                f"There is no stop with id '{body.destination_stop_id}' (destination).",
+                code="destination-not-found",
+            )
+        dest_pos = direction.positions.get(body.destination_stop_id)
+        if dest_pos is None or dest_pos <= direction.positions[body.stop_id]:
+            raise Problem(
+                422,
+                "The destination must be a later stop of the same route and direction.",
+                code="destination-not-after-stop",
+            )
+
+
+async def _check_limits(
+    state: AppState, session: AsyncSession, rider: Rider, body: ReservationCreate
+) -> None:
+    settings = state.settings
+    active = (
+        await session.exec(
+            select(Reservation).where(
+                col(Reservation.rider_id) == rider.id,
+                col(Reservation.status).in_([s.value for s in ACTIVE_STATUSES]),
+            )
+        )
+    ).all()
+    for res in active:
+        if res.stop_id == body.stop_id and res.route_id == body.route_id:
+            raise Problem(
+                409,
+                "You already have an active booking for this route at this stop. "
+                "Follow it, or cancel it before booking again.",
+                code="duplicate-active-reservation",
+                reservation_id=str(res.id),
+            )
+    if len(active) >= settings.max_active_reservations_per_rider:
+        raise Problem(
+            429,
+            f"You can have at most {settings.max_active_reservations_per_rider} active "
+            "bookings. Cancel one you no longer need, then book again.",
+            code="too-many-active-reservations",
+            headers={"Retry-After": "60"},
+        )
+    since = utcnow() - timedelta(minutes=1)
+    recent = (
+        await session.exec(
+            select(func.count()).where(
+                col(Reservation.rider_id) == rider.id, col(Reservation.created_at) >= since
+            )
+        )
+    ).one()
+    if recent >= settings.max_bookings_per_minute_per_rider:
+        raise Problem(
+            429,
+            "Too many bookings in one minute. Please wait a minute and try again.",
+            code="booking-rate-limited",
+            headers={"Retry-After": "60"},
+        )
+
+
+async def create_reservation(
+    state: AppState,
+    rider: Rider,
+    body: ReservationCreate,
+    idempotency_key: str | None,
+    *,
+    source: str = "app",
+    cause: str = "booked by rider",
+) -> uuid.UUID:
+    """Store a new pending reservation (and its first StopCall); return its id.
+
+    A replayed ``Idempotency-Key`` with the same body returns the first reservation's id.
+    """
+    _validate_against_network(state, body)
+    body_hash = _request_hash(body)
+    try:
+        async with state.unit_of_work() as uow:
+            session = uow.session
+            if idempotency_key is not None:
+                existing = await _idempotent_replay(
+                    state, session, rider, idempotency_key, body_hash
+                )
+                if existing is not None:
+                    return existing
+            await _check_limits(state, session, rider, body)
+            now = utcnow()
+            res = Reservation(
+                rider_id=rider.id,
+                stop_id=body.stop_id,
+                route_id=body.route_id,
+                direction_id=body.direction_id,
+                destination_stop_id=body.destination_stop_id,
+                note=body.note or None,
+                rider_lang=rider.language,
+                source=source,
+                created_at=now,
+                updated_at=now,
+                status_since=now,
+                expires_at=now + timedelta(seconds=state.settings.reservation_lifetime_s),
+            )
+            await state.changes.record_created(session, res, cause, uow.changes)
+            if idempotency_key is not None:
+                session.add(
+                    IdempotencyRecord(
+                        rider_id=rider.id,
+                        key=idempotency_key,
+                        request_hash=body_hash,
+                        reservation_id=res.id,
+                    )
+                )
+            await session.flush()
+            if state.dispatcher is not None:
+                await state.dispatcher.try_assign(session, res, uow.changes)
+            return res.id
+    except IntegrityError:
+        # A concurrent request with the same Idempotency-Key won the race.
+        if idempotency_key is None:
+            raise
+        async with state.sessions() as session:
+            replay = await _idempotent_replay(state, session, rider, idempotency_key, body_hash)
+        if replay is None:
+            raise
+        return replay
+
+
+async def _idempotent_replay(
+    state: AppState, session: AsyncSession, rider: Rider, key: str, body_hash: str
+) -> uuid.UUID | None:
+    record = (
+        await session.exec(
+            select(IdempotencyRecord).where(
+                col(IdempotencyRecord.rider_id) == rider.id, col(IdempotencyRecord.key) == key
+            )
+        )
+    ).first()
+    if record is None:
+        return None
+    if record.created_at < utcnow() - timedelta(seconds=state.settings.idempotency_ttl_s):
+        await session.delete(record)
+        await session.flush()
+        return None
+    if record.request_hash != body_hash:
+        raise Problem(
+            422,
+            "This Idempotency-Key was already used for a different booking. "
+            "Use a new key for a new booking.",
+            code="idempotency-key-reused",
+        )
+    return record.reservation_id
+
+
+async def get_owned(
+    session: AsyncSession, rider: Rider | None, reservation_id: uuid.UUID
+) -> Reservation:
+    """The reservation if ``rider`` owns it (operators pass None); 404 otherwise."""
+    res = await session.get(Reservation, reservation_id)
+    if res is None or (rider is not None and res.rider_id != rider.id):
+        raise Problem(
+            404, f"There is no booking {reservation_id} of yours.", code="reservation-not-found"
+        )
+    return res
+
+
+async def cancel_reservation(
+    state: AppState, rider: Rider | None, reservation_id: uuid.UUID, cause: str
+) -> None:
+    async with state.unit_of_work() as uow:
+        res = await get_owned(uow.session, rider, reservation_id)
+        if res.status.is_final:
+            raise Problem(
+                409,
+                f"This booking is already {res.status.value.replace('_', ' ')} and cannot be "
+                "cancelled.",
+                code="reservation-final",
+                current_status=res.status.value,
+            )
+        await state.changes.apply(uow.session, res, Trigger.CANCEL, cause, uow.changes)
+
+
+async def to_public(state: AppState, session: AsyncSession, res: Reservation) -> ReservationPublic:
+    events = (
+        await session.exec(
+            select(ReservationEvent)
+            .where(col(ReservationEvent.reservation_id) == res.id)
+            .order_by(col(ReservationEvent.id))
+        )
+    ).all()
+    network = state.network
+    stop = network.stops.get(res.stop_id)
+    dest = network.stops.get(res.destination_stop_id) if res.destination_stop_id else None
+    route = network.routes.get(res.route_id)
+    direction = network.direction(res.route_id, res.direction_id)
+    gateway_online = None
+    if res.status in ACTIVE_STATUSES:
+        gateway_online = state.devices.stop_online(res.stop_id)
+    return ReservationPublic(
+        id=res.id,
+        status=res.status,
+        stop_id=res.stop_id,
+        route_id=res.route_id,
+        direction_id=res.direction_id,
+        destination_stop_id=res.destination_stop_id,
+        vehicle_id=res.vehicle_id,
+        eta_s=res.eta_s,
+        created_at=res.created_at,
+        updated_at=res.updated_at,
+        note=res.note,
+        reason=res.reason,
+        stop_name=stop.name if stop else None,
+        destination_name=dest.name if dest else None,
+        route_name=route.display_name if route else None,
+        headsign=direction.headsign if direction else None,
+        gateway_online=gateway_online,
+        history=[HistoryItem(status=e.status, at=e.at, cause=e.cause) for e in events],
+    )
+
+
+def is_active(status: ReservationStatus) -> bool:
+    return status in ACTIVE_STATUSES

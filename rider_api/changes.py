@@ -1,0 +1,245 @@
+"""Apply a lifecycle transition to a stored reservation and write what it implies.
+
+Every change goes through ``Changes.apply`` (status transitions) or ``Changes.refresh``
+(same status, new ETA or vehicle data): the history row, the reservation row and the
+outbox messages for the stop and the vehicle are written in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import Final
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from broker_config.const import FINAL_CLEAR_DELAY_S
+from broker_config.messages import (
+    DriverAlert,
+    Lang,
+    Localized,
+    ReservationStatus,
+    StopCall,
+    utcnow,
+)
+from broker_config.topics import Topics
+from rider_api.lifecycle import PICKUP_STATUSES, Trigger, next_status
+from rider_api.models import Reservation, ReservationEvent
+from rider_api.network.view import NetworkView
+from rider_api.outbox import enqueue
+
+__all__ = ["ALERT_STATUSES", "STOP_CALL_STATUSES", "ChangeSet", "Changes"]
+
+logger = logging.getLogger(__name__)
+S = ReservationStatus
+
+#: While the reservation is in one of these, the boarding stop has a live call.
+STOP_CALL_STATUSES: Final = frozenset(PICKUP_STATUSES | {S.PENDING, S.MISSED})
+#: While in one of these (and a vehicle is set), that vehicle has a live alert.
+ALERT_STATUSES: Final = frozenset(PICKUP_STATUSES | {S.RIDING, S.ALIGHTING})
+
+
+@dataclass
+class ChangeSet:
+    """What a unit of work changed, for after-commit effects (relay wake-up, SSE)."""
+
+    reservations: set[uuid.UUID] = field(default_factory=set)
+    touched: dict[uuid.UUID, Reservation] = field(default_factory=dict)
+    outbox: bool = False
+    history: list[tuple[Reservation, ReservationStatus, ReservationStatus, str]] = field(
+        default_factory=list
+    )
+
+
+class Changes:
+    """Writes transitions and their messages; one per app, stateless between calls."""
+
+    def __init__(self, topics: Topics, network: NetworkView) -> None:
+        self.topics = topics
+        self.network = network
+
+    async def apply(
+        self,
+        session: AsyncSession,
+        res: Reservation,
+        trigger: Trigger,
+        cause: str,
+        changes: ChangeSet,
+        *,
+        vehicle_id: str | object | None = ...,
+        reason: str | object | None = ...,
+    ) -> None:
+        """Move ``res`` by ``trigger`` (IllegalTransitionError if not allowed) and emit."""
+        prev_status = res.status
+        prev_vehicle = res.vehicle_id
+        res.status = next_status(prev_status, trigger)
+        if vehicle_id is not ...:
+            res.vehicle_id = vehicle_id  # type: ignore[assignment]
+        if reason is not ...:
+            res.reason = reason  # type: ignore[assignment]
+        now = utcnow()
+        res.updated_at = now
+        res.status_since = now
+        if trigger is Trigger.ACK:
+            res.acknowledged_at = now
+            res.ack_overdue = False
+        if trigger is Trigger.ASSIGN:
+            res.alerted_at = now
+            res.acknowledged_at = None
+            res.ack_overdue = False
+        if res.status.is_final or res.status in (S.BOARDED, S.RIDING):
+            res.eta_s = None
+        session.add(res)
+        session.add(ReservationEvent(reservation_id=res.id, status=res.status, at=now, cause=cause))
+        changes.history.append((res, prev_status, res.status, cause))
+        logger.info(
+            "reservation %s: %s -> %s (%s)",
+            res.id,
+            prev_status.value,
+            res.status.value,
+            cause,
+            extra={"reservation_id": str(res.id), "vehicle_id": res.vehicle_id},
+        )
+        await self._emit(session, res, prev_status, prev_vehicle, changes)
+
+    async def refresh(self, session: AsyncSession, res: Reservation, changes: ChangeSet) -> None:
+        """Re-publish the live call and alert after a change without a transition (ETA)."""
+        res.updated_at = utcnow()
+        session.add(res)
+        await self._emit(session, res, res.status, res.vehicle_id, changes)
+
+    async def record_created(
+        self, session: AsyncSession, res: Reservation, cause: str, changes: ChangeSet
+    ) -> None:
+        """The first history row and the first StopCall of a new reservation."""
+        session.add(res)
+        session.add(
+            ReservationEvent(
+                reservation_id=res.id, status=res.status, at=res.created_at, cause=cause
+            )
+        )
+        await self._emit(session, res, None, None, changes)
+
+    # -- messages -----------------------------------------------------------------------
+    async def _emit(
+        self,
+        session: AsyncSession,
+        res: Reservation,
+        prev_status: ReservationStatus | None,
+        prev_vehicle: str | None,
+        changes: ChangeSet,
+    ) -> None:
+        changes.reservations.add(res.id)
+        changes.touched[res.id] = res
+        stop_live = res.status in STOP_CALL_STATUSES
+        was_stop_live = prev_status in STOP_CALL_STATUSES
+        if stop_live or was_stop_live:
+            await self._publish(
+                session,
+                self.topics.stop_call(res.stop_id, res.id),
+                self.stop_call(res),
+                res,
+                changes,
+                final=not stop_live,
+            )
+        now_alert = res.vehicle_id is not None and res.status in ALERT_STATUSES
+        was_alert = prev_vehicle is not None and prev_status in ALERT_STATUSES
+        if (
+            was_alert
+            and prev_vehicle is not None
+            and (not now_alert or prev_vehicle != res.vehicle_id)
+        ):
+            await self._publish(
+                session,
+                self.topics.vehicle_alert(prev_vehicle, res.id),
+                self.driver_alert(res, prev_vehicle),
+                res,
+                changes,
+                final=True,
+            )
+        if now_alert and res.vehicle_id is not None:
+            await self._publish(
+                session,
+                self.topics.vehicle_alert(res.vehicle_id, res.id),
+                self.driver_alert(res, res.vehicle_id),
+                res,
+                changes,
+                final=False,
+            )
+
+    async def _publish(
+        self,
+        session: AsyncSession,
+        topic: str,
+        message: StopCall | DriverAlert,
+        res: Reservation,
+        changes: ChangeSet,
+        *,
+        final: bool,
+    ) -> None:
+        await enqueue(session, topic, message, reservation_id=res.id, retain=True)
+        if final:
+            # The ending is heard by devices online now, then cleared so that one
+            # reconnecting later sees nothing stale.
+            await enqueue(
+                session,
+                topic,
+                None,
+                reservation_id=res.id,
+                retain=True,
+                delay_s=FINAL_CLEAR_DELAY_S,
+            )
+        changes.outbox = True
+
+    def _next_seq(self, res: Reservation) -> int:
+        res.seq += 1
+        return res.seq
+
+    def stop_call(self, res: Reservation) -> StopCall:
+        route = self.network.routes.get(res.route_id)
+        direction = self.network.direction(res.route_id, res.direction_id)
+        route_name = route.display_name if route else Localized.same(res.route_id)
+        headsign = direction.headsign if direction else Localized.same("")
+        lang: Lang = "en" if res.rider_lang == "en" else "zh-TW"
+        return StopCall(
+            reservation_id=res.id,
+            seq=self._next_seq(res),
+            status=res.status,
+            route_id=res.route_id,
+            route_name=route_name,
+            headsign=headsign,
+            vehicle_id=res.vehicle_id,
+            eta_s=res.eta_s,
+            rider_lang=lang,
+            updated_at=res.updated_at,
+            direction_id=1 if res.direction_id == 1 else 0,
+            reason=res.reason,
+            route_tts=route.tts if route else None,
+        )
+
+    def driver_alert(self, res: Reservation, vehicle_id: str) -> DriverAlert:
+        dropoff = res.status in (S.RIDING, S.ALIGHTING) or (
+            res.status is S.COMPLETED and res.destination_stop_id is not None
+        )
+        stop_id = res.destination_stop_id if dropoff and res.destination_stop_id else res.stop_id
+        stop = self.network.stops.get(stop_id)
+        direction = self.network.direction(res.route_id, res.direction_id)
+        position = direction.positions.get(stop_id, 0) if direction else 0
+        sequence = (
+            res.stop_sequence if (res.stop_sequence is not None and not dropoff) else position
+        )
+        return DriverAlert(
+            reservation_id=res.id,
+            seq=self._next_seq(res),
+            kind="dropoff" if dropoff else "pickup",
+            status=res.status,
+            stop_id=stop_id,
+            stop_name=stop.name if stop else Localized.same(stop_id),
+            stop_sequence=sequence,
+            eta_s=res.eta_s if not dropoff else None,
+            note=res.note,
+            route_id=res.route_id,
+            updated_at=res.updated_at,
+            reminder=res.ack_overdue,
+        )

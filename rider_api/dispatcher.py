@@ -1,0 +1,493 @@
+"""The dispatcher: assigns buses to bookings, follows them to the stop, recovers misses.
+
+Positions are handled in memory (no database write per message); the database is
+touched only when a reservation changes (a transition or a meaningful ETA change).
+Inbound driver and stop events are applied through the lifecycle, once each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import time
+import uuid
+import zoneinfo
+from dataclasses import dataclass, field
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from broker_config.messages import (
+    ButtonAction,
+    DriverEvent,
+    DriverEventType,
+    ReservationStatus,
+    StopEvent,
+    VehiclePosition,
+    VehicleStopStatus,
+    decode,
+    utcnow,
+)
+from broker_config.session import ReceivedMessage
+from rider_api.changes import ChangeSet
+from rider_api.fleet import FleetView, VehicleState, choose_vehicle, eta_seconds, has_passed
+from rider_api.lifecycle import ACTIVE_STATUSES, PICKUP_STATUSES, IllegalTransitionError, Trigger
+from rider_api.models import Incident, ProcessedEvent, Reservation
+from rider_api.network.view import NetworkView
+from rider_api.state import AppState
+
+__all__ = ["Dispatcher"]
+
+logger = logging.getLogger(__name__)
+S = ReservationStatus
+ETA_MARKS = (300, 180, 60)
+
+
+@dataclass(slots=True)
+class Tracked:
+    """What the dispatcher keeps in memory of an active reservation."""
+
+    id: uuid.UUID
+    status: ReservationStatus
+    stop_id: str
+    route_id: str
+    direction_id: int
+    destination_stop_id: str | None
+    vehicle_id: str | None
+    eta_s: int | None
+    excluded: set[str] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, res: Reservation) -> Tracked:
+        return cls(
+            res.id,
+            res.status,
+            res.stop_id,
+            res.route_id,
+            res.direction_id,
+            res.destination_stop_id,
+            res.vehicle_id,
+            res.eta_s,
+        )
+
+
+def _eta_changed(old: int | None, new: int | None, threshold: int) -> bool:
+    if old is None or new is None:
+        return old != new
+    if abs(old - new) >= threshold:
+        return True
+    return any(new <= mark < old for mark in ETA_MARKS)
+
+
+class Dispatcher:
+    def __init__(self, state: AppState) -> None:
+        self.state = state
+        self.network: NetworkView = state.network
+        self.fleet = FleetView(state.network)
+        self.tracked: dict[uuid.UUID, Tracked] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    # -- lifetime -----------------------------------------------------------------------
+    async def __aenter__(self) -> Dispatcher:
+        await self.load()
+        self._task = asyncio.create_task(self._timers(), name="dispatcher-timers")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def load(self) -> None:
+        self.fleet.network = self.network
+        async with self.state.sessions() as session:
+            rows = (
+                await session.exec(
+                    select(Reservation).where(
+                        col(Reservation.status).in_([s.value for s in ACTIVE_STATUSES])
+                    )
+                )
+            ).all()
+        self.tracked = {r.id: Tracked.of(r) for r in rows}
+
+    def sync(self, changes: ChangeSet) -> None:
+        """Keep the in-memory index in step with committed changes."""
+        for res in changes.touched.values():
+            if res.status in ACTIVE_STATUSES:
+                tracked = self.tracked.get(res.id)
+                excluded = tracked.excluded if tracked else set()
+                self.tracked[res.id] = Tracked.of(res)
+                self.tracked[res.id].excluded = excluded
+            else:
+                self.tracked.pop(res.id, None)
+
+    # -- assignment ---------------------------------------------------------------------
+    async def try_assign(self, session: AsyncSession, res: Reservation, changes: ChangeSet) -> bool:
+        """Assign the best vehicle now if there is one (inside the caller's transaction)."""
+        if res.status not in (S.PENDING, S.MISSED):
+            return False
+        tracked = self.tracked.get(res.id)
+        exclude = frozenset(tracked.excluded) if tracked else frozenset()
+        if res.vehicle_id and res.status is S.MISSED:
+            exclude = exclude | {res.vehicle_id}
+        candidates = self.fleet.fresh_on(
+            res.route_id,
+            res.direction_id,
+            time.monotonic(),
+            self.state.settings.position_staleness_s,
+        )
+        choice = choose_vehicle(
+            self.network,
+            candidates,
+            res.stop_id,
+            warning_s=self.state.settings.driver_warning_s,
+            exclude=exclude,
+        )
+        if choice is None:
+            if res.status is S.MISSED:
+                await self.state.changes.apply(
+                    session,
+                    res,
+                    Trigger.REQUEUE,
+                    "no other bus approaching: waiting",
+                    changes,
+                    vehicle_id=None,
+                )
+            return False
+        vehicle, eta = choice
+        res.eta_s = eta
+        res.stop_sequence = self._stop_sequence(vehicle, res.stop_id)
+        cause = f"bus {vehicle.vehicle_id} assigned, about {eta // 60} min away"
+        await self.state.changes.apply(
+            session, res, Trigger.ASSIGN, cause, changes, vehicle_id=vehicle.vehicle_id
+        )
+        self.state.metrics.booking_to_alert.observe(
+            max(0.0, (utcnow() - res.created_at).total_seconds())
+        )
+        return True
+
+    def _stop_sequence(self, vehicle: VehicleState, stop_id: str) -> int | None:
+        trip_id = vehicle.position.trip_id
+        trip = self.network.trips.get(trip_id) if trip_id else None
+        if trip is not None:
+            i = trip.index_of_stop(stop_id)
+            if i is not None:
+                return trip.stops[i].stop_sequence
+        direction = self.network.direction(vehicle.position.route_id, vehicle.position.direction_id)
+        return direction.positions.get(stop_id) if direction else None
+
+    # -- positions ----------------------------------------------------------------------
+    async def on_position(self, msg: ReceivedMessage) -> None:
+        parsed = self.state.topics.parse(msg.topic)
+        pos = decode(VehiclePosition, msg.payload)
+        self.state.metrics.positions.inc()
+        vehicle = self.fleet.update(parsed.device_id, pos, time.monotonic())
+        if vehicle is None or vehicle.index is None:
+            return
+        await self.evaluate(vehicle)
+
+    async def evaluate(self, vehicle: VehicleState) -> None:
+        """Decide what this position changes; touch the database only if something does."""
+        work: list[tuple[uuid.UUID, str]] = []
+        direction = self.network.direction(*vehicle.route_key)
+        if direction is None or vehicle.index is None:
+            return
+        for tracked in self.tracked.values():
+            if tracked.vehicle_id == vehicle.vehicle_id:
+                action = self._action_for_assigned(tracked, vehicle, direction.positions)
+                if action:
+                    work.append((tracked.id, action))
+            elif (
+                tracked.status in (S.PENDING, S.MISSED)
+                and (tracked.route_id, tracked.direction_id) == vehicle.route_key
+                and vehicle.vehicle_id not in tracked.excluded
+            ):
+                stop_index = direction.positions.get(tracked.stop_id)
+                if stop_index is not None and not has_passed(vehicle, stop_index):
+                    work.append((tracked.id, "assign"))
+        for reservation_id, action in work:
+            await self._act(reservation_id, action, vehicle)
+
+    def _action_for_assigned(
+        self, tracked: Tracked, vehicle: VehicleState, positions: dict[str, int]
+    ) -> str | None:
+        index = vehicle.index
+        assert index is not None  # noqa: S101 - checked by evaluate
+        status = vehicle.status
+        if tracked.status in PICKUP_STATUSES:
+            stop_index = positions.get(tracked.stop_id)
+            if stop_index is None:
+                return None
+            if index > stop_index:
+                return "missed"
+            if index == stop_index and status is VehicleStopStatus.STOPPED_AT:
+                return "at_stop" if tracked.status is not S.AT_STOP else None
+            near = (index == stop_index) or (
+                index == stop_index - 1 and status is VehicleStopStatus.STOPPED_AT
+            )
+            if near and tracked.status in (S.ASSIGNED, S.ACKNOWLEDGED):
+                return "arriving"
+            eta = eta_seconds(self.network, vehicle, tracked.stop_id)
+            if _eta_changed(tracked.eta_s, eta, self.state.settings.eta_refresh_threshold_s):
+                return "eta"
+            return None
+        if tracked.status in (S.RIDING, S.ALIGHTING) and tracked.destination_stop_id:
+            dest_index = positions.get(tracked.destination_stop_id)
+            if dest_index is None:
+                return None
+            if index > dest_index:
+                return "left_destination"
+            near = index == dest_index or (
+                index == dest_index - 1 and status is VehicleStopStatus.STOPPED_AT
+            )
+            if near and tracked.status is S.RIDING:
+                return "approach_destination"
+        return None
+
+    async def _act(self, reservation_id: uuid.UUID, action: str, vehicle: VehicleState) -> None:
+        async with self._lock, self.state.unit_of_work() as uow:
+            res = await uow.session.get(Reservation, reservation_id, with_for_update=True)
+            if res is None or res.status not in ACTIVE_STATUSES:
+                return
+            changes = self.state.changes
+            s, c = uow.session, uow.changes
+            try:
+                if action == "assign":
+                    await self.try_assign(s, res, c)
+                elif action == "arriving":
+                    res.eta_s = eta_seconds(self.network, vehicle, res.stop_id)
+                    await changes.apply(
+                        s, res, Trigger.INCOMING, f"bus {vehicle.vehicle_id} is arriving", c
+                    )
+                elif action == "at_stop":
+                    res.eta_s = 0
+                    await changes.apply(
+                        s, res, Trigger.STOPPED, f"bus {vehicle.vehicle_id} is at the stop", c
+                    )
+                elif action == "eta":
+                    res.eta_s = eta_seconds(self.network, vehicle, res.stop_id)
+                    await changes.refresh(s, res, c)
+                elif action == "missed":
+                    await self._miss(
+                        s,
+                        res,
+                        c,
+                        "left_without_boarding",
+                        f"bus {vehicle.vehicle_id} left the stop without a boarding",
+                    )
+                elif action == "approach_destination":
+                    await changes.apply(
+                        s,
+                        res,
+                        Trigger.APPROACH_DESTINATION,
+                        f"bus {vehicle.vehicle_id} is approaching the destination",
+                        c,
+                    )
+                elif action == "left_destination":
+                    await changes.apply(
+                        s, res, Trigger.ALIGHT, f"bus {vehicle.vehicle_id} left the destination", c
+                    )
+            except IllegalTransitionError as exc:
+                logger.info("reservation %s: %s ignored: %s", reservation_id, action, exc)
+
+    async def _miss(
+        self, session: AsyncSession, res: Reservation, changes: ChangeSet, reason: str, cause: str
+    ) -> None:
+        vehicle_id = res.vehicle_id
+        res.missed_count += 1
+        await self.state.changes.apply(session, res, Trigger.MISS, cause, changes, reason=reason)
+        session.add(
+            Incident(
+                kind="missed",
+                reservation_id=res.id,
+                vehicle_id=vehicle_id,
+                route_id=res.route_id,
+                stop_id=res.stop_id,
+                reason=reason,
+            )
+        )
+        self.state.metrics.incidents.labels(kind="missed").inc()
+        tracked = self.tracked.setdefault(res.id, Tracked.of(res))
+        if vehicle_id:
+            tracked.excluded.add(vehicle_id)
+        await self.try_assign(session, res, changes)
+
+    # -- driver events ------------------------------------------------------------------
+    async def on_driver_event(self, msg: ReceivedMessage) -> None:
+        parsed = self.state.topics.parse(msg.topic)
+        event = decode(DriverEvent, msg.payload)
+        await self.apply_driver_event(parsed.device_id, event)
+
+    async def apply_driver_event(self, vehicle_id: str, event: DriverEvent) -> None:
+        async with self._lock:
+            try:
+                async with self.state.unit_of_work() as uow:
+                    s, c = uow.session, uow.changes
+                    s.add(ProcessedEvent(id=event.id))
+                    await s.flush()
+                    res = await s.get(Reservation, event.reservation_id, with_for_update=True)
+                    if res is None:
+                        logger.warning(
+                            "driver event %s for unknown reservation %s",
+                            event.id,
+                            event.reservation_id,
+                        )
+                        return
+                    if res.vehicle_id != vehicle_id:
+                        logger.warning(
+                            "vehicle %s sent %s for reservation %s assigned to %s: ignored",
+                            vehicle_id,
+                            event.type.value,
+                            res.id,
+                            res.vehicle_id,
+                        )
+                        return
+                    await self._apply_driver(s, res, event, c)
+            except IntegrityError:
+                logger.info("driver event %s already applied", event.id)
+                return
+
+    async def _apply_driver(
+        self, s: AsyncSession, res: Reservation, event: DriverEvent, c: ChangeSet
+    ) -> None:
+        changes = self.state.changes
+        t = event.type
+        try:
+            if t is DriverEventType.ACKNOWLEDGED:
+                if res.status is S.ASSIGNED:
+                    await changes.apply(s, res, Trigger.ACK, "driver confirmed", c)
+                elif res.acknowledged_at is None and res.status in PICKUP_STATUSES:
+                    res.acknowledged_at = utcnow()
+                    res.ack_overdue = False
+                    await changes.refresh(s, res, c)
+            elif t is DriverEventType.BOARDED:
+                if res.status in (S.ASSIGNED, S.ACKNOWLEDGED, S.ARRIVING):
+                    await changes.apply(
+                        s, res, Trigger.STOPPED, "driver reports the bus at the stop", c
+                    )
+                await changes.apply(s, res, Trigger.BOARD, "driver: rider boarded", c)
+                if res.destination_stop_id:
+                    await changes.apply(s, res, Trigger.RIDE, "riding to the destination", c)
+                else:
+                    await changes.apply(s, res, Trigger.COMPLETE, "boarded, no destination set", c)
+            elif t is DriverEventType.NO_SHOW:
+                await changes.apply(s, res, Trigger.NO_SHOW, "driver: rider not at the stop", c)
+                s.add(
+                    Incident(
+                        kind="no_show",
+                        reservation_id=res.id,
+                        vehicle_id=res.vehicle_id,
+                        route_id=res.route_id,
+                        stop_id=res.stop_id,
+                    )
+                )
+                self.state.metrics.incidents.labels(kind="no_show").inc()
+            elif t is DriverEventType.CANNOT_STOP:
+                reason = event.reason.value if event.reason else "other"
+                await self._miss(s, res, c, reason, f"driver cannot stop: {reason}")
+            elif t is DriverEventType.ALIGHTED:
+                await changes.apply(s, res, Trigger.ALIGHT, "driver: rider alighted", c)
+        except IllegalTransitionError as exc:
+            logger.info("driver event %s on reservation %s ignored: %s", t.value, res.id, exc)
+
+    # -- stop events --------------------------------------------------------------------
+    async def on_stop_event(self, msg: ReceivedMessage) -> None:
+        from rider_api.stop_riders import apply_stop_event
+
+        parsed = self.state.topics.parse(msg.topic)
+        event = decode(StopEvent, msg.payload)
+        if event.action is ButtonAction.REPEAT:
+            return
+        await apply_stop_event(self.state, parsed.device_id, event)
+
+    # -- timers -------------------------------------------------------------------------
+    async def _timers(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("dispatcher timers failed")
+
+    async def tick(self, now: dt.datetime | None = None) -> None:
+        """Unacknowledged alerts, expiry, and pending bookings after the last bus."""
+        now = now or utcnow()
+        settings = self.state.settings
+        overdue_before = now - dt.timedelta(seconds=settings.ack_timeout_s)
+        try:
+            tz = zoneinfo.ZoneInfo(self.network.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            tz = zoneinfo.ZoneInfo("UTC")
+        local = now.astimezone(tz)
+        seconds_today = local.hour * 3600 + local.minute * 60 + local.second
+        async with self.state.sessions() as session:
+            rows = (
+                await session.exec(
+                    select(Reservation).where(
+                        col(Reservation.status).in_([s.value for s in ACTIVE_STATUSES])
+                    )
+                )
+            ).all()
+        for res in rows:
+            action: str | None = None
+            if res.expires_at <= now and res.status in (PICKUP_STATUSES | {S.PENDING, S.MISSED}):
+                action = "expire"
+            elif (
+                res.status is S.ASSIGNED
+                and res.acknowledged_at is None
+                and not res.ack_overdue
+                and res.alerted_at is not None
+                and res.alerted_at <= overdue_before
+            ):
+                action = "overdue"
+            elif res.status is S.PENDING:
+                last = self.network.last_departure_s(
+                    res.route_id, res.direction_id, res.stop_id, local.date()
+                )
+                if last is not None and seconds_today > last + 300 and last < 24 * 3600:
+                    action = "service_ended"
+            if action is not None:
+                await self._timer_action(res.id, action)
+
+    async def _timer_action(self, reservation_id: uuid.UUID, action: str) -> None:
+        async with self._lock, self.state.unit_of_work() as uow:
+            res = await uow.session.get(Reservation, reservation_id, with_for_update=True)
+            if res is None or res.status not in ACTIVE_STATUSES:
+                return
+            s, c = uow.session, uow.changes
+            try:
+                if action == "expire":
+                    await self.state.changes.apply(
+                        s, res, Trigger.EXPIRE, "not served within its lifetime", c
+                    )
+                elif action == "service_ended":
+                    await self.state.changes.apply(
+                        s, res, Trigger.EXPIRE, "service ended for the day", c
+                    )
+                elif action == "overdue" and res.status is S.ASSIGNED:
+                    res.ack_overdue = True
+                    await self.state.changes.refresh(s, res, c)
+                    s.add(
+                        Incident(
+                            kind="unacknowledged",
+                            reservation_id=res.id,
+                            vehicle_id=res.vehicle_id,
+                            route_id=res.route_id,
+                            stop_id=res.stop_id,
+                        )
+                    )
+                    self.state.metrics.incidents.labels(kind="unacknowledged").inc()
+                    logger.warning(
+                        "reservation %s: driver of %s has not acknowledged; alert re-sent",
+                        res.id,
+                        res.vehicle_id,
+                    )
+            except IllegalTransitionError as exc:
+                logger.info("reservation %s: %s ignored: %s", reservation_id, action, exc)

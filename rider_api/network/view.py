@@ -1,0 +1,223 @@
+"""An in-memory, read-only view of the imported network for the hot paths.
+
+Bookings, the dispatcher and the outbox need names, stop orders and schedules on every
+change; reading them once (at start and after an import) keeps those paths free of
+network queries. A city's network (thousands of stops, tens of thousands of stop
+times) fits comfortably in memory.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from broker_config.messages import Localized
+from rider_api.models import (
+    Agency,
+    CalendarDate,
+    Route,
+    RouteDirection,
+    RouteStop,
+    ServiceCalendar,
+    Stop,
+    StopTime,
+    Trip,
+)
+
+__all__ = ["DirectionInfo", "NetworkView", "RouteInfo", "StopInfo", "TripInfo", "TripStop"]
+
+
+@dataclass(frozen=True, slots=True)
+class StopInfo:
+    stop_id: str
+    name: Localized
+    tts: Localized | None
+    lat: float
+    lon: float
+
+    @property
+    def spoken(self) -> Localized:
+        return self.tts or self.name
+
+
+@dataclass(frozen=True, slots=True)
+class RouteInfo:
+    route_id: str
+    short_name: str
+    long_name: Localized
+    tts: Localized | None
+
+    @property
+    def display_name(self) -> Localized:
+        """What riders see: the short name (e.g. 307, 紅30) in both languages."""
+        return Localized.same(self.short_name) if self.short_name else self.long_name
+
+
+@dataclass(frozen=True, slots=True)
+class DirectionInfo:
+    route_id: str
+    direction_id: int
+    headsign: Localized
+    stop_ids: tuple[str, ...]
+    positions: dict[str, int] = field(hash=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class TripStop:
+    stop_sequence: int
+    stop_id: str
+    arrival_s: int
+    departure_s: int
+    dist: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class TripInfo:
+    trip_id: str
+    route_id: str
+    direction_id: int
+    service_id: str
+    stops: tuple[TripStop, ...]
+
+    def index_of_sequence(self, stop_sequence: int) -> int | None:
+        for i, stop in enumerate(self.stops):
+            if stop.stop_sequence == stop_sequence:
+                return i
+        return None
+
+    def index_of_stop(self, stop_id: str, start: int = 0) -> int | None:
+        for i in range(start, len(self.stops)):
+            if self.stops[i].stop_id == stop_id:
+                return i
+        return None
+
+
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+@dataclass
+class NetworkView:
+    stops: dict[str, StopInfo] = field(default_factory=dict)
+    routes: dict[str, RouteInfo] = field(default_factory=dict)
+    directions: dict[tuple[str, int], DirectionInfo] = field(default_factory=dict)
+    trips: dict[str, TripInfo] = field(default_factory=dict)
+    timezone: str = "UTC"
+    calendars: dict[str, ServiceCalendar] = field(default_factory=dict)
+    calendar_dates: dict[str, dict[dt.date, int]] = field(default_factory=dict)
+    #: (route_id, direction_id) -> trip_ids
+    trips_by_direction: dict[tuple[str, int], list[str]] = field(default_factory=dict)
+
+    def direction(self, route_id: str, direction_id: int) -> DirectionInfo | None:
+        return self.directions.get((route_id, direction_id))
+
+    def serves(self, route_id: str, direction_id: int, stop_id: str) -> bool:
+        info = self.directions.get((route_id, direction_id))
+        return info is not None and stop_id in info.positions
+
+    def services_on(self, day: dt.date) -> set[str]:
+        active = set()
+        weekday = _WEEKDAYS[day.weekday()]
+        for service_id, cal in self.calendars.items():
+            if cal.start_date <= day <= cal.end_date and getattr(cal, weekday):
+                active.add(service_id)
+        for service_id, exceptions in self.calendar_dates.items():
+            kind = exceptions.get(day)
+            if kind == 1:
+                active.add(service_id)
+            elif kind == 2:
+                active.discard(service_id)
+        return active
+
+    def last_departure_s(
+        self, route_id: str, direction_id: int, stop_id: str, day: dt.date
+    ) -> int | None:
+        """Seconds after midnight of ``day`` of the last scheduled departure at the stop."""
+        services = self.services_on(day)
+        last: int | None = None
+        for trip_id in self.trips_by_direction.get((route_id, direction_id), ()):
+            trip = self.trips[trip_id]
+            if trip.service_id not in services:
+                continue
+            i = trip.index_of_stop(stop_id)
+            if i is not None and (last is None or trip.stops[i].departure_s > last):
+                last = trip.stops[i].departure_s
+        return last
+
+    @classmethod
+    async def load(cls, session: AsyncSession) -> NetworkView:
+        view = cls()
+        agency = (await session.exec(select(Agency))).first()
+        if agency is not None:
+            view.timezone = agency.timezone
+        for stop in (await session.exec(select(Stop))).all():
+            tts = None
+            if stop.tts_name_zh or stop.tts_name_en:
+                tts = Localized.model_validate(
+                    {
+                        "zh-TW": stop.tts_name_zh or stop.name_zh,
+                        "en": stop.tts_name_en or stop.name_en,
+                    }
+                )
+            view.stops[stop.stop_id] = StopInfo(
+                stop.stop_id,
+                Localized.model_validate({"zh-TW": stop.name_zh, "en": stop.name_en}),
+                tts,
+                stop.lat,
+                stop.lon,
+            )
+        for route in (await session.exec(select(Route))).all():
+            rtts = None
+            if route.tts_name_zh or route.tts_name_en:
+                rtts = Localized.model_validate(
+                    {
+                        "zh-TW": route.tts_name_zh or route.short_name,
+                        "en": route.tts_name_en or route.short_name,
+                    }
+                )
+            view.routes[route.route_id] = RouteInfo(
+                route.route_id,
+                route.short_name,
+                Localized.model_validate({"zh-TW": route.long_name_zh, "en": route.long_name_en}),
+                rtts,
+            )
+        ordered: dict[tuple[str, int], list[tuple[int, str]]] = defaultdict(list)
+        for rs in (await session.exec(select(RouteStop))).all():
+            ordered[(rs.route_id, rs.direction_id)].append((rs.position, rs.stop_id))
+        for rd in (await session.exec(select(RouteDirection))).all():
+            key = (rd.route_id, rd.direction_id)
+            stop_ids = tuple(s for _p, s in sorted(ordered.get(key, [])))
+            view.directions[key] = DirectionInfo(
+                rd.route_id,
+                rd.direction_id,
+                Localized.model_validate({"zh-TW": rd.headsign_zh, "en": rd.headsign_en}),
+                stop_ids,
+                {s: i for i, s in reversed(list(enumerate(stop_ids)))},
+            )
+        stop_times: dict[str, list[TripStop]] = defaultdict(list)
+        for st in (await session.exec(select(StopTime))).all():
+            stop_times[st.trip_id].append(
+                TripStop(
+                    st.stop_sequence,
+                    st.stop_id,
+                    st.arrival_s,
+                    st.departure_s,
+                    st.shape_dist_traveled,
+                )
+            )
+        for trip in (await session.exec(select(Trip))).all():
+            stops = tuple(sorted(stop_times.get(trip.trip_id, []), key=lambda s: s.stop_sequence))
+            view.trips[trip.trip_id] = TripInfo(
+                trip.trip_id, trip.route_id, trip.direction_id, trip.service_id, stops
+            )
+            view.trips_by_direction.setdefault((trip.route_id, trip.direction_id), []).append(
+                trip.trip_id
+            )
+        for cal in (await session.exec(select(ServiceCalendar))).all():
+            view.calendars[cal.service_id] = cal
+        for cd in (await session.exec(select(CalendarDate))).all():
+            view.calendar_dates.setdefault(cd.service_id, {})[cd.service_date] = cd.exception_type
+        return view

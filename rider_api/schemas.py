@@ -1,0 +1,86 @@
+"""Request and response bodies of the rider and operator API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from broker_config.const import ID_PATTERN
+from broker_config.messages import Localized, ReservationStatus
+
+__all__ = [
+    "AnnouncementCreate",
+    "HistoryItem",
+    "ReservationCreate",
+    "ReservationPublic",
+    "RiderCreate",
+    "RiderCreated",
+]
+
+Lang = Literal["zh-TW", "en"]
+NetworkId = Annotated[str, StringConstraints(pattern="^" + ID_PATTERN.pattern + "$")]
+
+
+class RiderCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    display_name: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)
+    ]
+    language: Lang = "zh-TW"
+
+
+class RiderCreated(BaseModel):
+    rider_id: uuid.UUID
+    token: str
+    display_name: str
+    language: Lang
+
+
+class ReservationCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    stop_id: NetworkId
+    route_id: NetworkId
+    direction_id: Literal[0, 1]
+    destination_stop_id: NetworkId | None = None
+    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+
+
+class HistoryItem(BaseModel):
+    status: ReservationStatus
+    at: datetime
+    cause: str
+
+
+class ReservationPublic(BaseModel):
+    id: uuid.UUID
+    status: ReservationStatus
+    stop_id: str
+    route_id: str
+    direction_id: int
+    destination_stop_id: str | None
+    vehicle_id: str | None
+    eta_s: int | None
+    created_at: datetime
+    updated_at: datetime
+    note: str | None = None
+    #: Why the last change happened, e.g. a missed pickup's ``bus_full``.
+    reason: str | None = None
+    stop_name: Localized | None = None
+    destination_name: Localized | None = None
+    route_name: Localized | None = None
+    headsign: Localized | None = None
+    #: False when the stop's gateway is offline (the driver is still alerted).
+    gateway_online: bool | None = None
+    history: list[HistoryItem] = Field(default_factory=list)
+
+
+class AnnouncementCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    text: Localized
+    priority: Literal["info", "urgent"] = "info"

@@ -1,0 +1,73 @@
+"""The application's typed lifespan state and its unit of work."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from broker_config.session import MqttSession
+from broker_config.topics import Topics
+from rider_api.changes import Changes, ChangeSet
+from rider_api.devices import DeviceBoard
+from rider_api.metrics import Metrics
+from rider_api.network.view import NetworkView
+from rider_api.notifier import ReservationNotifier
+from rider_api.settings import ApiSettings
+
+if TYPE_CHECKING:
+    from rider_api.dispatcher import Dispatcher
+    from rider_api.outbox import OutboxRelay
+
+__all__ = ["AppState", "UnitOfWork"]
+
+
+@dataclass
+class UnitOfWork:
+    session: AsyncSession
+    changes: ChangeSet
+
+
+@dataclass
+class AppState:
+    settings: ApiSettings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    topics: Topics
+    network: NetworkView
+    changes: Changes
+    notifier: ReservationNotifier
+    devices: DeviceBoard
+    metrics: Metrics
+    operator_token_hashes: frozenset[str]
+    mqtt: MqttSession | None = None
+    relay: OutboxRelay | None = None
+    dispatcher: Dispatcher | None = None
+    stop_riders: dict[str, uuid.UUID] = field(default_factory=dict)
+
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
+        """One short transaction; after commit, wake the relay and tell live listeners."""
+        changes = ChangeSet()
+        async with self.sessions() as session:
+            async with session.begin():
+                yield UnitOfWork(session, changes)
+            if changes.outbox and self.relay is not None:
+                self.relay.wake()
+            if self.dispatcher is not None:
+                self.dispatcher.sync(changes)
+            for _res, old, new, _cause in changes.history:
+                self.metrics.transition(old, new)
+            for reservation_id in changes.reservations:
+                self.notifier.publish(reservation_id, {"id": str(reservation_id)})
+
+    def reload_network(self, network: NetworkView) -> None:
+        self.network = network
+        self.changes.network = network
+        if self.dispatcher is not None:
+            self.dispatcher.network = network

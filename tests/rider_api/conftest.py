@@ -1,0 +1,215 @@
+"""Rider API fixtures: a small network in the database, the API served by uvicorn."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from pydantic import SecretStr
+from sqlmodel import SQLModel
+
+from broker_config.broker import ManagedBroker, free_port
+from rider_api import models
+from rider_api.app import create_app
+from rider_api.db import make_sync_engine
+from rider_api.settings import ApiSettings
+from rider_api.state import AppState
+
+OPERATOR_TOKEN = "op-secret-token"
+
+#: Route R1: S1 -> S2 -> S3 -> S4 (direction 0) and back (direction 1), 2 min apart.
+ROUTE_STOPS = ["S1", "S2", "S3", "S4"]
+COORDS = {
+    "S1": (25.0400, 121.5000),
+    "S2": (25.0410, 121.5100),
+    "S3": (25.0420, 121.5200),
+    "S4": (25.0430, 121.5300),
+}
+
+
+def seed_network(url: str) -> None:
+    """A tiny two-direction route over the test broker's stops S1..S4."""
+    engine = make_sync_engine(url)
+    SQLModel.metadata.create_all(engine)
+    from sqlmodel import Session
+
+    with Session(engine) as s:
+        s.add(models.Agency(agency_id="A", name="Test Bus", timezone="Asia/Taipei"))
+        for sid, (lat, lon) in COORDS.items():
+            s.add(
+                models.Stop(
+                    stop_id=sid,
+                    name_zh=f"站{sid}",
+                    name_en=f"Stop {sid}",
+                    lat=lat,
+                    lon=lon,
+                    search_key=f"站{sid} stop {sid}".lower(),
+                )
+            )
+        s.add(
+            models.Stop(
+                stop_id="S9",
+                name_zh="遠站",
+                name_en="Far Stop",
+                lat=25.1,
+                lon=121.6,
+                search_key="遠站 far stop",
+            )
+        )
+        s.add(
+            models.Route(
+                route_id="R1",
+                short_name="307",
+                long_name_zh="板橋－撫遠街",
+                long_name_en="Banqiao - Fuyuan St.",
+            )
+        )
+        s.add(
+            models.Route(
+                route_id="R2", short_name="紅30", long_name_zh="紅30", long_name_en="Red 30"
+            )
+        )
+        s.flush()
+        for d, order, head_zh, head_en in (
+            (0, ROUTE_STOPS, "撫遠街", "Fuyuan St."),
+            (1, ROUTE_STOPS[::-1], "板橋", "Banqiao"),
+        ):
+            s.add(
+                models.RouteDirection(
+                    route_id="R1", direction_id=d, headsign_zh=head_zh, headsign_en=head_en
+                )
+            )
+            for i, sid in enumerate(order):
+                s.add(models.RouteStop(route_id="R1", direction_id=d, position=i, stop_id=sid))
+        s.add(
+            models.RouteDirection(
+                route_id="R2", direction_id=0, headsign_zh="捷運站", headsign_en="MRT"
+            )
+        )
+        s.add(models.RouteStop(route_id="R2", direction_id=0, position=0, stop_id="S9"))
+        s.add(
+            models.ServiceCalendar(
+                service_id="ALL",
+                monday=True,
+                tuesday=True,
+                wednesday=True,
+                thursday=True,
+                friday=True,
+                saturday=True,
+                sunday=True,
+                start_date=dt.date(2020, 1, 1),
+                end_date=dt.date(2035, 1, 1),
+            )
+        )
+        s.flush()
+        for d, order in ((0, ROUTE_STOPS), (1, ROUTE_STOPS[::-1])):
+            trip_id = f"T{d}"
+            s.add(models.Trip(trip_id=trip_id, route_id="R1", service_id="ALL", direction_id=d))
+            s.flush()
+            for i, sid in enumerate(order):
+                t = 6 * 3600 + i * 120
+                # Service runs all day so bookings never meet "service ended" in tests.
+                s.add(
+                    models.StopTime(
+                        trip_id=trip_id,
+                        stop_sequence=i + 1,
+                        stop_id=sid,
+                        arrival_s=t,
+                        departure_s=t + 20,
+                    )
+                )
+            late = f"T{d}L"
+            s.add(models.Trip(trip_id=late, route_id="R1", service_id="ALL", direction_id=d))
+            s.flush()
+            for i, sid in enumerate(order):
+                t = 47 * 3600 + i * 120
+                s.add(
+                    models.StopTime(
+                        trip_id=late,
+                        stop_sequence=i + 1,
+                        stop_id=sid,
+                        arrival_s=t,
+                        departure_s=t + 20,
+                    )
+                )
+        s.commit()
+    engine.dispose()
+
+
+@dataclass
+class ApiServer:
+    base_url: str
+    state: AppState
+    client: httpx.AsyncClient
+
+    async def rider(self, name: str = "Mei", language: str = "zh-TW") -> dict[str, Any]:
+        r = await self.client.post("/v1/riders", json={"display_name": name, "language": language})
+        assert r.status_code == 201, r.text
+        data: dict[str, Any] = r.json()
+        data["headers"] = {"Authorization": f"Bearer {data['token']}"}
+        return data
+
+
+ApiFactory = Callable[..., Awaitable[ApiServer]]
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'api.db'}"
+
+
+@pytest.fixture
+async def make_api(
+    tmp_path: Path, broker: ManagedBroker, database_url: str
+) -> AsyncIterator[ApiFactory]:
+    """Start the API (uvicorn on a free port, real broker, seeded network)."""
+    servers: list[tuple[uvicorn.Server, asyncio.Task[None], httpx.AsyncClient]] = []
+
+    async def _make(*, seed: bool = True, mqtt: bool = True, **overrides: Any) -> ApiServer:
+        if seed:
+            seed_network(database_url)
+        creds = broker.state_dir / "credentials.json"
+        settings = ApiSettings(
+            state_dir=tmp_path / "api",
+            database_url=database_url,
+            mqtt_port=broker.port,
+            mqtt_credentials_file=creds,
+            mqtt_enabled=mqtt,
+            operator_tokens=[SecretStr(OPERATOR_TOKEN)],
+            **overrides,
+        )
+        app = create_app(settings)
+        port = free_port()
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        )
+        task = asyncio.create_task(server.serve())
+        async with asyncio.timeout(15):
+            while not server.started:
+                if task.done():
+                    task.result()
+                await asyncio.sleep(0.01)
+        state: AppState = app.state.bushail
+        if mqtt and state.mqtt is not None:
+            await state.mqtt.wait_connected(10)
+        client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10)
+        servers.append((server, task, client))
+        return ApiServer(f"http://127.0.0.1:{port}", state, client)
+
+    yield _make
+    for server, task, client in servers:
+        await client.aclose()
+        server.should_exit = True
+        await asyncio.wait_for(task, 15)
+
+
+@pytest.fixture
+async def api(make_api: ApiFactory) -> ApiServer:
+    return await make_api()
