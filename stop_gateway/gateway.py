@@ -1,0 +1,419 @@
+"""The stop gateway device: hears its calls and announcements, speaks, handles buttons.
+
+``async with StopGateway(settings) as gateway:`` logs in as ``stop.{stop_id}`` with a
+persistent session and a retained birth/will status, subscribes to its calls and
+announcements, publishes health, and speaks through one :class:`SpeechQueue`.
+``await gateway.press(action)`` handles a button (``run_keypad(keypad)`` feeds a whole
+keypad). For many gateways in one process, pass ``speaker=make_speaker(TextSink())``
+(no TTS engine, no thread).
+
+Calls: tracked by reservation with ``seq`` (stale and duplicate deliveries dropped);
+an empty retained payload ends the call. After every (re)connect the gateway waits
+``resync_settle_s`` while queued and retained calls arrive, then says each changed
+call's *current* state once, so a burst of stale steps is not read out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable, Coroutine, Sequence
+from datetime import timedelta
+from importlib import metadata
+from types import TracebackType
+from typing import Any, Self
+
+from broker_config.device.audio import make_sink
+from broker_config.device.runtime import DeviceRuntime, HealthFacts
+from broker_config.device.speech import Speaker, VoiceConfig, make_speaker
+from broker_config.device.speech_queue import SpeechQueue
+from broker_config.errors import InvalidTopicError, MalformedPayloadError, MqttError
+from broker_config.messages import (
+    Announcement,
+    ButtonAction,
+    StopCall,
+    StopEvent,
+    decode,
+    decode_or_clear,
+    utcnow,
+)
+from broker_config.session import BrokerEndpoint, ReceivedMessage
+from broker_config.topics import Owner, Topics, login_for
+from stop_gateway.announcements import (
+    Announcer,
+    Prompt,
+    RouteText,
+    Wording,
+    default_lexicon,
+    load_lexicon_file,
+)
+from stop_gateway.buttons import Keypad, RouteChoice, load_routes_file, parse_route_spec
+from stop_gateway.calls import CallTracker, CallUpdate
+from stop_gateway.settings import GatewaySettings
+
+__all__ = ["StopGateway", "gateway_version", "routes_from_settings", "speaker_from_settings"]
+
+logger = logging.getLogger(__name__)
+
+#: A final moment older than this when it is finally heard is not said any more.
+STALE_FINAL = timedelta(seconds=60)
+
+
+def gateway_version() -> str:
+    try:
+        return metadata.version("bushail")
+    except metadata.PackageNotFoundError:
+        return "0"
+
+
+def speaker_from_settings(settings: GatewaySettings) -> Speaker:
+    sink = make_sink(
+        settings.audio_sink,
+        folder=settings.wav_dir,
+        device=settings.audio_device,
+        name=settings.stop_id,
+    )
+    voices = VoiceConfig(
+        voices={"zh-TW": settings.voice_zh, "en": settings.voice_en},
+        rate=settings.rate,
+        volume=settings.volume,
+    )
+    return make_speaker(sink, voices)
+
+
+def routes_from_settings(settings: GatewaySettings) -> list[RouteChoice]:
+    routes = [parse_route_spec(spec) for spec in settings.routes]
+    if settings.routes_file is not None:
+        routes += load_routes_file(settings.routes_file)
+    return routes
+
+
+def announcer_from_settings(settings: GatewaySettings) -> Announcer:
+    lexicon = default_lexicon()
+    if settings.lexicon_file is not None:
+        lexicon = lexicon.merged(load_lexicon_file(settings.lexicon_file))
+    if settings.lexicon:
+        lexicon = lexicon.merged(settings.lexicon)
+    return Announcer(lexicon)
+
+
+class StopGateway:
+    """One bus stop's talking gateway; see the module docstring."""
+
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        *,
+        speaker: Speaker | None = None,
+        endpoint: BrokerEndpoint | None = None,
+        announcer: Announcer | None = None,
+        routes: Sequence[RouteChoice] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.stop_id = settings.stop_id
+        self.topics = Topics(settings.root)
+        self.speaker = speaker if speaker is not None else speaker_from_settings(settings)
+        self.announcer = announcer if announcer is not None else announcer_from_settings(settings)
+        self.routes = list(routes) if routes is not None else routes_from_settings(settings)
+        self.tracker = CallTracker(settings.eta_thresholds_min)
+        self.queue = SpeechQueue(self.speaker)
+        self.runtime = DeviceRuntime(
+            settings,
+            login=login_for(Owner.STOP, self.stop_id),
+            status_topic=self.topics.stop_status(self.stop_id),
+            health_topic=self.topics.stop_health(self.stop_id),
+            version=gateway_version(),
+            probe=self._health_facts,
+            endpoint=endpoint,
+        )
+        #: Called with each route the booking menu offers (tests, displays).
+        self.offer_listeners: list[Callable[[RouteChoice], None]] = []
+        self._settling = False
+        self._held: dict[uuid.UUID, CallUpdate] = {}
+        self._settle_task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._menu_task: asyncio.Task[None] | None = None
+        self._offered: RouteChoice | None = None
+        self._chosen: asyncio.Event = asyncio.Event()
+        self._awaiting_book: tuple[str, int] | None = None
+        self._book_timer: asyncio.Task[None] | None = None
+
+    # -- lifetime -------------------------------------------------------------------------
+    async def __aenter__(self) -> Self:
+        await self.queue.__aenter__()
+        mqtt = self.runtime.mqtt
+        mqtt.on_connection_change(self._on_connection_change)
+        await mqtt.subscribe(self.topics.stop_calls_filter(self.stop_id), self._on_call)
+        await mqtt.subscribe(self.topics.stop_announce(self.stop_id), self._on_announce)
+        await self.runtime.__aenter__()
+        if self.settings.self_test:
+            self._spawn(self._self_test())
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._cancel_tasks()
+        await self.runtime.__aexit__(exc_type, exc, tb)
+        await self.queue.__aexit__(exc_type, exc, tb)
+
+    async def abort(self) -> None:
+        """Stop as a crash would: no goodbye, so the broker publishes the last will."""
+        await self._cancel_tasks()
+        await self.runtime.abort()
+        await self.queue.__aexit__(None, None, None)
+
+    async def wait_connected(self, timeout: float | None = None) -> None:
+        await self.runtime.mqtt.wait_connected(timeout)
+
+    async def _cancel_tasks(self) -> None:
+        tasks = [t for t in (*self._tasks, self._settle_task, self._menu_task) if t is not None]
+        if self._book_timer is not None:
+            tasks.append(self._book_timer)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _self_test(self) -> None:
+        ok = await self.speaker.self_test()
+        if not ok:
+            self.runtime.record_error("speaker self-test failed")
+            logger.error("stop %s: speaker self-test failed", self.stop_id)
+
+    def _health_facts(self) -> HealthFacts:
+        return HealthFacts(
+            queue_depth=self.queue.depth,
+            speaker_ok=self.speaker.speaker_ok,
+            last_error=self.queue.last_error,
+        )
+
+    # -- speaking -------------------------------------------------------------------------
+    def say(self, wording: Wording, key: str | None = None) -> None:
+        shown = wording.display
+        logger.info("stop %s says: %s / %s", self.stop_id, shown.zh_tw, shown.en)
+        self.queue.put(wording.utterance(key))
+
+    def _prompt(self, prompt: Prompt, route: RouteText | None = None) -> None:
+        self.say(self.announcer.prompt(prompt, route, first=self.settings.first_language))
+
+    def _announce_update(self, update: CallUpdate) -> None:
+        if update.moment is None:
+            return
+        call = update.call
+        wording = self.announcer.moment(
+            update.moment,
+            RouteText.from_call(call),
+            minutes=update.minutes,
+            reason=update.reason,
+            first=call.rider_lang,
+        )
+        self.say(wording, key=str(call.reservation_id))
+
+    # -- connection and re-sync -----------------------------------------------------------
+    def _on_connection_change(self, connected: bool) -> None:
+        if not connected:
+            return
+        self._settling = True
+        if self._settle_task is not None:
+            self._settle_task.cancel()
+        self._settle_task = asyncio.get_running_loop().create_task(self._settle())
+
+    async def _settle(self) -> None:
+        await asyncio.sleep(self.settings.resync_settle_s)
+        self._settling = False
+        held, self._held = self._held, {}
+        now = utcnow()
+        for rid, update in held.items():
+            current = self.tracker.get(rid)
+            if current is not None:
+                self._announce_update(self.tracker.summary(current))
+            elif now - update.call.updated_at <= STALE_FINAL:
+                self._announce_update(update)
+            else:
+                logger.info("stop %s: not saying stale end of %s", self.stop_id, rid)
+
+    # -- incoming -------------------------------------------------------------------------
+    async def _on_call(self, msg: ReceivedMessage) -> None:
+        try:
+            parsed = self.topics.parse(msg.topic)
+            call = decode_or_clear(StopCall, msg.payload)
+        except (MalformedPayloadError, InvalidTopicError) as exc:
+            logger.warning(
+                "stop %s: ignored malformed call on %s: %s", self.stop_id, msg.topic, exc
+            )
+            self.runtime.record_error(f"malformed call: {exc}")
+            return
+        rid = uuid.UUID(parsed.reservation_id) if parsed.reservation_id else None
+        if rid is None:
+            return
+        if call is None:
+            self.tracker.clear(rid)
+            self.queue.discard(str(rid))
+            self._held.pop(rid, None)
+            return
+        if call.reservation_id != rid:
+            logger.warning(
+                "stop %s: call %s on the topic of %s ignored",
+                self.stop_id,
+                call.reservation_id,
+                rid,
+            )
+            return
+        update = self.tracker.apply(call)
+        if update is None:
+            logger.debug("stop %s: stale or duplicate call %s seq %d", self.stop_id, rid, call.seq)
+            return
+        self._note_book_confirmation(call)
+        if self._settling:
+            self._held[rid] = update
+            return
+        self._announce_update(update)
+
+    async def _on_announce(self, msg: ReceivedMessage) -> None:
+        try:
+            announcement = decode(Announcement, msg.payload)
+        except MalformedPayloadError as exc:
+            logger.warning("stop %s: ignored malformed announcement: %s", self.stop_id, exc)
+            self.runtime.record_error(f"malformed announcement: {exc}")
+            return
+        self.say(self.announcer.operator(announcement, first=self.settings.first_language))
+
+    # -- buttons --------------------------------------------------------------------------
+    async def run_keypad(self, keypad: Keypad) -> None:
+        """Handle every press of ``keypad`` until it ends."""
+        async for action in keypad.presses():
+            await self.press(action)
+
+    async def press(self, action: ButtonAction) -> None:
+        """Handle one button press."""
+        logger.info("stop %s: button %s", self.stop_id, action)
+        if action is ButtonAction.BOOK:
+            if self._menu_task is not None and not self._menu_task.done():
+                if self._offered is not None:
+                    self._chosen.set()
+                return
+            self._chosen = asyncio.Event()
+            self._menu_task = asyncio.get_running_loop().create_task(self._menu())
+        elif action is ButtonAction.REPEAT:
+            calls = self.tracker.active()
+            if not calls:
+                self._prompt(Prompt.NO_BOOKING)
+            for call in calls:
+                self._announce_update(self.tracker.summary(call))
+            latest = calls[-1].reservation_id if calls else None
+            await self._send(ButtonAction.REPEAT, reservation_id=latest, quiet=True)
+        elif action is ButtonAction.HELP:
+            if await self._send(ButtonAction.HELP):
+                self._prompt(Prompt.HELP_SENT)
+        elif action is ButtonAction.CANCEL:
+            if self._menu_task is not None and not self._menu_task.done():
+                self._menu_task.cancel()
+                self._prompt(Prompt.MENU_NONE)
+                return
+            latest_call = self.tracker.latest()
+            if latest_call is None:
+                self._prompt(Prompt.NO_BOOKING)
+                return
+            if await self._send(ButtonAction.CANCEL, reservation_id=latest_call.reservation_id):
+                self._prompt(Prompt.CANCELLING, RouteText.from_call(latest_call))
+
+    async def _send(
+        self,
+        action: ButtonAction,
+        *,
+        reservation_id: uuid.UUID | None = None,
+        route: RouteChoice | None = None,
+        quiet: bool = False,
+    ) -> bool:
+        """Publish a StopEvent; on failure say so (unless ``quiet``) and return False."""
+        mqtt = self.runtime.mqtt
+        event = StopEvent(
+            id=uuid.uuid4(),
+            action=action,
+            route_id=route.route_id if route is not None else None,
+            direction_id=route.direction_id if route is not None else None,
+            reservation_id=reservation_id,
+            lang=self.settings.first_language,
+            at=utcnow(),
+        )
+        try:
+            if not mqtt.connected:
+                raise MqttError("not connected to the broker")
+            await mqtt.publish(
+                self.topics.stop_events(self.stop_id),
+                event,
+                qos=1,
+                timeout=self.settings.publish_timeout_s,
+            )
+        except (MqttError, TimeoutError) as exc:
+            logger.warning("stop %s: %s not sent: %s", self.stop_id, action, exc)
+            self.runtime.record_error(f"{action} not sent: {exc}")
+            if not quiet:
+                self._prompt(Prompt.OFFLINE)
+            return False
+        return True
+
+    async def _menu(self) -> None:
+        if not self.routes:
+            self._prompt(Prompt.NO_ROUTES)
+            return
+        self._prompt(Prompt.MENU_INTRO)
+        chosen: RouteChoice | None = None
+        try:
+            for _round in range(self.settings.menu_rounds):
+                for route in self.routes:
+                    self._offered = route
+                    for listener in self.offer_listeners:
+                        listener(route)
+                    self._prompt(Prompt.MENU_ITEM, route.text)
+                    with contextlib.suppress(TimeoutError):
+                        await self.queue.wait_idle()
+                        await asyncio.wait_for(self._chosen.wait(), self.settings.menu_dwell_s)
+                    if self._chosen.is_set():
+                        chosen = route
+                        break
+                if chosen is not None:
+                    break
+        finally:
+            self._offered = None
+        if chosen is None:
+            self._prompt(Prompt.MENU_NONE)
+            return
+        self._prompt(Prompt.BOOKING, chosen.text)
+        if await self._send(ButtonAction.BOOK, route=chosen):
+            self._awaiting_book = (chosen.route_id, chosen.direction_id)
+            if self._book_timer is not None:
+                self._book_timer.cancel()
+            self._book_timer = asyncio.get_running_loop().create_task(self._book_deadline())
+
+    def _note_book_confirmation(self, call: StopCall) -> None:
+        wanted = self._awaiting_book
+        if wanted is None or call.route_id != wanted[0]:
+            return
+        if call.direction_id is not None and call.direction_id != wanted[1]:
+            return
+        self._awaiting_book = None
+        if self._book_timer is not None:
+            self._book_timer.cancel()
+            self._book_timer = None
+
+    async def _book_deadline(self) -> None:
+        await asyncio.sleep(self.settings.book_confirm_timeout_s)
+        if self._awaiting_book is not None:
+            self._awaiting_book = None
+            logger.warning("stop %s: no call came for the booking", self.stop_id)
+            self._prompt(Prompt.BOOK_FAILED)
