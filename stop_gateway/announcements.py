@@ -30,7 +30,6 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Final
 
@@ -135,6 +134,7 @@ _PROMPTS: Final[Mapping[Prompt, tuple[str, str]]] = {
     Prompt.OFFLINE: ("目前無法連線，請稍後再試", "No connection right now; please try again later"),
 }
 
+_PACKAGE_DIR: Final = Path(__file__).resolve().parent
 _HAN: Final = re.compile(r"[\u3400-\u9fff]")
 
 
@@ -248,7 +248,7 @@ def default_lexicon() -> Lexicon:
     """The lexicon shipped with the package."""
     tables: dict[Lang, dict[str, str]] = {}
     for lang in ("zh-TW", "en"):
-        text = resources.files("stop_gateway").joinpath(f"lexicon.{lang}.json").read_text("utf-8")
+        text = (_PACKAGE_DIR / f"lexicon.{lang}.json").read_text(encoding="utf-8")
         tables[lang] = json.loads(text)
     return Lexicon(tables)
 

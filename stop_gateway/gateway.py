@@ -130,7 +130,7 @@ class StopGateway:
         )
         #: Called with each route the booking menu offers (tests, displays).
         self.offer_listeners: list[Callable[[RouteChoice], None]] = []
-        self._settling = False
+        self._settling = True  # until the first connection has settled
         self._held: dict[uuid.UUID, CallUpdate] = {}
         self._settle_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -225,9 +225,11 @@ class StopGateway:
 
     # -- connection and re-sync -----------------------------------------------------------
     def _on_connection_change(self, connected: bool) -> None:
+        # Held from the moment the link drops: queued messages are delivered right
+        # after CONNACK, before the session reports itself connected.
+        self._settling = True
         if not connected:
             return
-        self._settling = True
         if self._settle_task is not None:
             self._settle_task.cancel()
         self._settle_task = asyncio.get_running_loop().create_task(self._settle())
