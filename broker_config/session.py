@@ -29,6 +29,7 @@ import logging
 import random
 import socket
 import ssl
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -148,10 +149,13 @@ class MqttSession:
         self._session_no = 0
         self._connection_listeners: list[Callable[[bool], None]] = []
         self._sock_fd: int | None = None
+        self._loop_thread: int | None = None
+        self._reading = False
 
     # -- lifetime ---------------------------------------------------------------------
     async def __aenter__(self) -> Self:
         self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         self._client = self._make_client()
         self._tasks = [
             asyncio.create_task(self._run(), name=f"mqtt-run-{self.options.client_id}"),
@@ -559,6 +563,7 @@ class MqttSession:
         loop.add_reader(fd, self._read_ready, client)
 
     def _read_ready(self, client: paho.Client) -> None:
+        self._reading = True
         try:
             while True:
                 rc = client.loop_read()
@@ -571,6 +576,8 @@ class MqttSession:
         except Exception as exc:  # paho raises plain socket errors
             logger.debug("mqtt read failed: %s", exc)
             self._disconnected.set()
+        finally:
+            self._reading = False
 
     async def _misc_loop(self) -> None:
         # Keepalive pings and their time-outs; paho needs this called about once a second.
@@ -593,20 +600,37 @@ class MqttSession:
         self._loop.remove_writer(fd)
 
     def _on_socket_register_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        # paho has bytes to send (a PUBLISH, a PUBACK ...). On the event loop thread we
+        # write them at once: going through add_writer costs two more turns of the
+        # selector on the path of every publish and every acknowledgement.
         fd = sock.fileno()
+        if fd < 0:
+            return
+        if threading.get_ident() != self._loop_thread:
+            self._soon(self._add_writer, fd, client)  # from the connect worker thread
+        elif self._reading:
+            # Inside paho's own read loop: write once it has returned (no syscall).
+            self._require_loop().call_soon(self._flush, fd, client)
+        else:
+            self._flush(fd, client)
 
-        def write_ready() -> None:
-            try:
-                client.loop_write()
-            except Exception as exc:
-                logger.debug("mqtt write failed: %s", exc)
-                self._disconnected.set()
+    def _flush(self, fd: int, client: paho.Client) -> None:
+        """Write what paho has queued; wait for the socket to drain if it is full."""
+        self._write_ready(client)
+        if client.want_write() and client.socket() is not None:
+            self._add_writer(fd, client)
 
-        self._soon(self._add_writer, fd, write_ready)
+    def _write_ready(self, client: paho.Client) -> None:
+        try:
+            client.loop_write()
+        except Exception as exc:
+            logger.debug("mqtt write failed: %s", exc)
+            self._disconnected.set()
 
-    def _add_writer(self, fd: int, callback: Callable[[], None]) -> None:
-        if fd >= 0:
-            self._require_loop().add_writer(fd, callback)
+    def _add_writer(self, fd: int, client: paho.Client) -> None:
+        sock = client.socket()
+        if sock is not None and sock.fileno() == fd:  # not a socket closed meanwhile
+            self._require_loop().add_writer(fd, self._write_ready, client)
 
     def _on_socket_unregister_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
         fd = sock.fileno()
