@@ -22,11 +22,12 @@ import logging
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, cast
 
 import uvicorn
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -51,11 +52,13 @@ __all__ = ["ScreenServer", "create_app", "render_alerts", "render_page"]
 logger = logging.getLogger(__name__)
 
 _COOKIE_MAX_AGE = 365 * 24 * 3600
+# Files next to this module (works for editable, wheel and namespace-style installs).
+_HERE = Path(__file__).resolve().parent
 
 
 def _environment() -> Environment:
     env = Environment(
-        loader=PackageLoader("driver_display", "templates"),
+        loader=FileSystemLoader(_HERE / "templates"),
         autoescape=select_autoescape(["html"]),
         trim_blocks=True,
         lstrip_blocks=True,
@@ -220,7 +223,7 @@ def create_app(display: DriverDisplay) -> Starlette:
             Route("/events", routes.events),
             Route("/answers", routes.answer, methods=["POST"]),
             Route("/healthz", routes.healthz),
-            Mount("/static", StaticFiles(packages=[("driver_display", "static")]), name="static"),
+            Mount("/static", StaticFiles(directory=_HERE / "static"), name="static"),
         ]
     )
     app.state.closing = closing

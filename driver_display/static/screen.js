@@ -13,6 +13,7 @@
       const details = document.getElementById(id);
       if (details) details.open = true;
     }
+    main.dataset.live = "true";
   }
 
   if ("EventSource" in window) {

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
+from broker_config.broker import ManagedBroker
 from broker_config.messages import DriverAlert, Localized, ReservationStatus
+from broker_config.topics import Owner, login_for
+from driver_display.display import DriverDisplay
+from driver_display.outbox import SqliteOutbox
+from driver_display.settings import DisplaySettings
+from driver_display.sound_output import RecordingSoundOutput, SoundOutput
 
 MakeAlert = Callable[..., DriverAlert]
 
@@ -35,3 +44,41 @@ def make_alert(**overrides: Any) -> DriverAlert:
     }
     fields.update(overrides)
     return DriverAlert.model_validate(fields)
+
+
+@asynccontextmanager
+async def running_display(
+    broker: ManagedBroker,
+    state_dir: Path,
+    vehicle_id: str = "V1",
+    *,
+    sound: SoundOutput | None = None,
+    connected: bool = True,
+    **settings: Any,
+) -> AsyncIterator[DriverDisplay]:
+    """A DriverDisplay of ``vehicle_id`` on the test broker, its outbox in ``state_dir``."""
+    config = DisplaySettings(
+        vehicle_id=vehicle_id, state_dir=state_dir, root=broker.settings.root, **settings
+    )
+    async with (
+        SqliteOutbox(config.outbox_path(vehicle_id)) as outbox,
+        DriverDisplay(
+            config,
+            outbox=outbox,
+            endpoint=broker.endpoint(login_for(Owner.VEHICLE, vehicle_id)),
+            sound=sound or RecordingSoundOutput(),
+        ) as display,
+    ):
+        if connected:
+            await display.runtime.mqtt.wait_connected(10)
+        yield display
+
+
+async def until(display: DriverDisplay, predicate: Callable[[], bool], timeout: float = 10) -> None:
+    """Wait (bounded) until ``predicate()`` holds, re-checking at every display change."""
+
+    async def _wait() -> None:
+        while not predicate():
+            await display.changes.wait(display.changes.version)
+
+    await asyncio.wait_for(_wait(), timeout)

@@ -1,0 +1,268 @@
+"""The display core against a real Mosquitto: alerts in, taps out, never lost."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from broker_config.broker import ManagedBroker
+from broker_config.messages import (
+    CannotStopReason,
+    DeviceHealth,
+    DeviceState,
+    DeviceStatus,
+    DriverEvent,
+    DriverEventType,
+    ReservationStatus,
+    VehiclePosition,
+    VehicleStopStatus,
+    decode,
+    encode,
+    utcnow,
+)
+from broker_config.topics import Topics
+from driver_display.display import AnswerNotAllowedError, DriverDisplay, UnknownAlertError
+from driver_display.outbox import MemoryOutbox, SqliteOutbox
+from driver_display.settings import DisplaySettings
+from driver_display.sound import Cue
+from driver_display.sound_output import RecordingSoundOutput
+from tests.conftest import ConnectFn, Inbox
+from tests.driver_display.factories import MakeAlert, running_display, until
+
+
+class QueueSource:
+    """A PositionSource fed by the test."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[VehiclePosition] = asyncio.Queue()
+
+    async def positions(self) -> AsyncIterator[VehiclePosition]:
+        while True:
+            yield await self.queue.get()
+
+
+async def test_alerts_arrive_update_and_clear(
+    broker: ManagedBroker, connect: ConnectFn, topics: Topics, tmp_path: Path, make_alert: MakeAlert
+) -> None:
+    server = await connect("server.api")
+    sound = RecordingSoundOutput()
+    async with running_display(broker, tmp_path, "V1", sound=sound) as display:
+        alert = make_alert(seq=1, note="guide dog")
+        rid = alert.reservation_id
+        topic = topics.vehicle_alert("V1", rid)
+        await server.publish(topic, alert, retain=True)
+        await until(display, lambda: display.store.get(rid) == alert)
+        await until(display, lambda: len(sound.played) == 1)
+        assert sound.played[0].cue is Cue.NEW_ALERT
+
+        # A stale copy (lower seq) is dropped; a newer one applies silently.
+        newer = alert.model_copy(update={"seq": 3, "eta_s": 60})
+        await server.publish(topic, newer, retain=True)
+        await server.publish(topic, alert.model_copy(update={"seq": 2}), retain=True)
+        await until(display, lambda: display.store.get(rid) == newer)
+
+        # An empty retained payload removes the card.
+        await server.publish(topic, b"", retain=True)
+        await until(display, lambda: display.store.get(rid) is None)
+        assert [p.cue for p in sound.played] == [Cue.NEW_ALERT]
+
+
+async def test_malformed_alert_is_logged_and_ignored(
+    broker: ManagedBroker,
+    connect: ConnectFn,
+    topics: Topics,
+    tmp_path: Path,
+    make_alert: MakeAlert,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    server = await connect("server.api")
+    async with running_display(broker, tmp_path, "V1") as display:
+        bad_id = uuid.uuid4()
+        with caplog.at_level(logging.WARNING, logger="driver_display"):
+            await server.publish(topics.vehicle_alert("V1", bad_id), b'{"v": 1, "seq": "x"')
+            await server.publish(
+                topics.vehicle_alert("V1", uuid.uuid4()), encode(make_alert()), retain=True
+            )  # reservation_id differs from the topic's
+            good = make_alert()
+            await server.publish(topics.vehicle_alert("V1", good.reservation_id), good)
+            await until(display, lambda: display.store.get(good.reservation_id) is not None)
+        assert display.malformed_count == 2
+        assert len(display.store) == 1
+        malformed = [r for r in caplog.records if "malformed alert" in r.getMessage()]
+        assert len(malformed) == 2
+        assert str(bad_id) in malformed[0].getMessage()
+
+
+async def test_tap_is_published_and_buttons_follow(
+    broker: ManagedBroker,
+    connect: ConnectFn,
+    inbox: Inbox,
+    topics: Topics,
+    tmp_path: Path,
+    make_alert: MakeAlert,
+) -> None:
+    server = await connect("server.api")
+    await server.subscribe(topics.vehicle_events("V1"), inbox)
+    async with running_display(broker, tmp_path, "V1") as display:
+        alert = make_alert(seq=1)
+        rid = alert.reservation_id
+        await server.publish(topics.vehicle_alert("V1", rid), alert, retain=True)
+        await until(display, lambda: display.store.get(rid) is not None)
+
+        with pytest.raises(AnswerNotAllowedError):
+            await display.answer(rid, DriverEventType.BOARDED)
+        with pytest.raises(UnknownAlertError):
+            await display.answer(uuid.uuid4(), DriverEventType.ACKNOWLEDGED)
+
+        event = await display.answer(rid, DriverEventType.ACKNOWLEDGED)
+        got = decode(DriverEvent, (await inbox.get()).payload)
+        assert got == event
+        with pytest.raises(AnswerNotAllowedError):
+            await display.answer(rid, DriverEventType.ACKNOWLEDGED)  # no double ack
+
+        at_stop = alert.model_copy(update={"seq": 2, "status": ReservationStatus.AT_STOP})
+        await server.publish(topics.vehicle_alert("V1", rid), at_stop, retain=True)
+        await until(display, lambda: display.store.get(rid) == at_stop)
+        cannot = await display.answer(
+            rid, DriverEventType.CANNOT_STOP, CannotStopReason.STOP_BLOCKED
+        )
+        got = decode(DriverEvent, (await inbox.get()).payload)
+        assert got == cannot
+        assert got.reason is CannotStopReason.STOP_BLOCKED
+        view = display.store.view(rid)
+        assert view is not None
+        assert view.answers == ()
+        await until(display, lambda: display.unsent == 0)
+        await inbox.expect_nothing()
+
+
+async def test_tap_while_broker_is_down_is_delivered_once(
+    broker: ManagedBroker,
+    connect: ConnectFn,
+    inbox: Inbox,
+    topics: Topics,
+    tmp_path: Path,
+    make_alert: MakeAlert,
+) -> None:
+    server = await connect("server.api")
+    await server.subscribe(topics.vehicle_events("V1"), inbox)
+    async with running_display(broker, tmp_path, "V1") as display:
+        alert = make_alert()
+        rid = alert.reservation_id
+        await server.publish(topics.vehicle_alert("V1", rid), alert, retain=True)
+        await until(display, lambda: display.store.get(rid) is not None)
+
+        await broker.stop()
+        await until(display, lambda: not display.connected)
+        event = await display.answer(rid, DriverEventType.ACKNOWLEDGED)
+        assert display.unsent == 1
+        assert display.state().unsent == 1
+
+        await broker.start()
+        got = decode(DriverEvent, (await inbox.get(timeout=30)).payload)
+        assert got.id == event.id
+        await until(display, lambda: display.unsent == 0, timeout=10)
+        await inbox.expect_nothing(within=1.0)
+
+
+async def test_unsent_taps_are_sent_once_in_order_after_a_restart(
+    broker: ManagedBroker,
+    connect: ConnectFn,
+    inbox: Inbox,
+    topics: Topics,
+    tmp_path: Path,
+) -> None:
+    # Taps stored by a display that died before the broker acknowledged them.
+    settings = DisplaySettings(vehicle_id="V2", state_dir=tmp_path)
+    events = [
+        DriverEvent(
+            id=uuid.uuid4(),
+            reservation_id=uuid.uuid4(),
+            type=DriverEventType.ACKNOWLEDGED,
+            at=utcnow(),
+        )
+        for _ in range(3)
+    ]
+    async with SqliteOutbox(settings.outbox_path("V2")) as outbox:
+        for event in events:
+            await outbox.add(event)
+    server = await connect("server.api")
+    await server.subscribe(topics.vehicle_events("V2"), inbox)
+    async with running_display(broker, tmp_path, "V2") as display:
+        got = [decode(DriverEvent, (await inbox.get()).payload) for _ in events]
+        assert got == events
+        await until(display, lambda: display.unsent == 0)
+        # The replayed taps also count as answered on the screen.
+        assert display.store.answered(events[0].reservation_id) == (DriverEventType.ACKNOWLEDGED,)
+    async with running_display(broker, tmp_path, "V2"):
+        await inbox.expect_nothing(within=0.5)
+
+
+async def test_status_health_and_position(
+    broker: ManagedBroker,
+    connect: ConnectFn,
+    inbox: Inbox,
+    topics: Topics,
+    tmp_path: Path,
+) -> None:
+    server = await connect("server.api")
+    await server.subscribe(topics.vehicle_status("V3"), inbox)
+    health = Inbox()
+    await server.subscribe(topics.vehicle_health("V3"), health)
+    positions = Inbox()
+    await server.subscribe(topics.vehicle_position("V3"), positions)
+    async with running_display(broker, tmp_path, "V3", health_interval_s=0.2) as display:
+        status = decode(DeviceStatus, (await inbox.get()).payload)
+        assert status.state is DeviceState.ONLINE
+        beat = decode(DeviceHealth, (await health.get()).payload)
+        assert beat.queue_depth == 0
+        position = VehiclePosition(
+            route_id="307",
+            direction_id=0,
+            lat=25.0478,
+            lon=121.5170,
+            stop_id="S1",
+            current_stop_sequence=3,
+            current_status=VehicleStopStatus.INCOMING_AT,
+            timestamp=1_700_000_000.0,
+        )
+        await display.publish_position(position)
+        assert decode(VehiclePosition, (await positions.get()).payload) == position
+    status = decode(DeviceStatus, (await inbox.get()).payload)
+    assert status.state is DeviceState.OFFLINE
+
+
+async def test_position_source_feeds_the_topic(
+    broker: ManagedBroker, connect: ConnectFn, inbox: Inbox, topics: Topics, tmp_path: Path
+) -> None:
+    server = await connect("server.api")
+    await server.subscribe(topics.vehicle_position("V1"), inbox)
+    source = QueueSource()
+    position = VehiclePosition(
+        route_id="307",
+        direction_id=1,
+        lat=25.05,
+        lon=121.52,
+        stop_id="S2",
+        current_stop_sequence=4,
+        current_status=VehicleStopStatus.STOPPED_AT,
+        timestamp=1_700_000_001.0,
+    )
+    config = DisplaySettings(vehicle_id="V1", state_dir=tmp_path)
+    async with (
+        MemoryOutbox() as outbox,
+        DriverDisplay(
+            config,
+            outbox=outbox,
+            endpoint=broker.endpoint("vehicle.V1"),
+            position_source=source,
+        ) as display,
+    ):
+        await display.runtime.mqtt.wait_connected(10)
+        source.queue.put_nowait(position)
+        assert decode(VehiclePosition, (await inbox.get()).payload) == position
