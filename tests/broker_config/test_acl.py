@@ -7,6 +7,7 @@ exactly its own read topics, nothing else.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 
@@ -14,7 +15,7 @@ import pytest
 
 from broker_config.broker import ManagedBroker
 from broker_config.errors import ConnectRefusedError, PublishRefusedError
-from broker_config.session import BrokerEndpoint, MqttSession, SessionOptions
+from broker_config.session import BrokerEndpoint, MqttSession, ReceivedMessage, SessionOptions
 from broker_config.topics import TOPIC_SPECS, Owner, TopicKind, Topics, login_for
 from tests.conftest import ConnectFn, Inbox
 
@@ -215,3 +216,38 @@ async def test_a_device_cannot_use_another_devices_password(broker: ManagedBroke
     async with MqttSession(endpoint, SessionOptions(reconnect_min_s=5)) as session:
         with pytest.raises(ConnectRefusedError):
             await session.wait_connected(10)
+
+
+async def test_server_instances_split_device_events_with_a_shared_subscription(
+    connect: ConnectFn, topics: Topics
+) -> None:
+    first, second = Inbox(), Inbox()
+    shared = topics.shared(topics.all_of(TopicKind.STOP_EVENTS))
+    for name, box in (("api-a", first), ("api-b", second)):
+        server = await connect("server.api", wait=False, client_id=name)
+        await server.subscribe(shared, box)
+        await server.wait_connected(10)
+    gateway = await connect("stop.S1")
+    sent = [f"e{i}".encode() for i in range(20)]
+    for payload in sent:
+        await gateway.publish(topics.stop_events("S1"), payload, qos=1, timeout=5)
+    got = [(await _next(first, second)).payload for _ in sent]
+    assert sorted(got) == sorted(sent)  # each event handled by exactly one instance
+    await first.expect_nothing(0.1)
+    await second.expect_nothing(0.1)
+
+
+async def _next(*boxes: Inbox) -> ReceivedMessage:
+    """The next message from whichever inbox has one."""
+    getters = [asyncio.ensure_future(box.queue.get()) for box in boxes]
+    try:
+        done, _ = await asyncio.wait(getters, timeout=5, return_when=asyncio.FIRST_COMPLETED)
+        assert done, "no message within 5 s"
+        first = done.pop()
+        for box, other in zip(boxes, getters, strict=True):
+            if other is not first and other.done() and not other.cancelled():
+                box.queue.put_nowait(other.result())  # both had one: put the spare back
+        return first.result()
+    finally:
+        for getter in getters:
+            getter.cancel()

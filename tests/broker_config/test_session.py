@@ -20,7 +20,7 @@ from broker_config.messages import (
     decode,
 )
 from broker_config.session import MqttSession, ReceivedMessage
-from broker_config.topics import Topics
+from broker_config.topics import TopicKind, Topics
 from tests.conftest import ConnectFn, Inbox
 
 
@@ -172,6 +172,23 @@ async def test_qos1_publish_while_broker_is_down_completes_after_it_returns(
     msg = await inbox.get(timeout=15)
     assert msg.payload == b"while-down"
     assert device.pending_count == 0
+
+
+async def test_reconnect_restores_subscriptions_of_a_clean_session(
+    broker: ManagedBroker, connect: ConnectFn, topics: Topics, inbox: Inbox
+) -> None:
+    server = await _open(
+        connect, "server.api", topics.all_of(TopicKind.STOP_EVENTS), inbox, clean_start=True
+    )
+    changes: asyncio.Queue[bool] = asyncio.Queue()
+    server.on_connection_change(changes.put_nowait)
+    await broker.stop()
+    assert await asyncio.wait_for(changes.get(), 10) is False
+    await broker.start()
+    assert await asyncio.wait_for(changes.get(), 15) is True
+    gateway = await connect("stop.S2")
+    await gateway.publish(topics.stop_events("S2"), b"after restart", qos=1, timeout=5)
+    assert (await inbox.get()).payload == b"after restart"
 
 
 async def test_outgoing_queue_is_bounded(
