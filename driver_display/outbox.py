@@ -23,7 +23,7 @@ from typing import Protocol, Self, TypeVar
 
 from broker_config.messages import DriverEvent, decode, encode
 
-__all__ = ["MemoryOutbox", "Outbox", "SqliteOutbox"]
+__all__ = ["MemoryOutbox", "Outbox", "OutboxError", "SqliteOutbox"]
 
 T = TypeVar("T")
 
@@ -38,6 +38,10 @@ CREATE TABLE IF NOT EXISTS taps (
 );
 CREATE INDEX IF NOT EXISTS taps_unsent ON taps (seq) WHERE sent_at IS NULL;
 """
+
+
+class OutboxError(OSError):
+    """The outbox could not read or write its file (disk full, corrupt database ...)."""
 
 
 class Outbox(Protocol):
@@ -103,7 +107,10 @@ class SqliteOutbox:
 
     def _locked(self, fn: Callable[[], T]) -> T:
         with self._lock:
-            return fn()
+            try:
+                return fn()
+            except sqlite3.Error as exc:
+                raise OutboxError(f"tap outbox {self.path}: {exc}") from exc
 
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:

@@ -173,6 +173,16 @@ class _ScreenRoutes:
         try:
             reservation_id, answer, reason = _parse_answer(form)
             await self.display.answer(reservation_id, answer, reason)
+        except OSError:
+            # The outbox could not store the tap: say so, so the driver taps again.
+            logger.exception("vehicle %s: tap not stored", self.display.vehicle_id)
+            if not scripted:
+                return RedirectResponse("/", status_code=303)
+            return JSONResponse(
+                {"title": i18n.t("error.screen", lang), "status": 503},
+                status_code=503,
+                media_type="application/problem+json",
+            )
         except AnswerError as exc:
             logger.info("vehicle %s: tap refused: %s", self.display.vehicle_id, exc)
             status = 409 if exc.text_key == "error.not_allowed" else 404

@@ -18,6 +18,7 @@ from broker_config.messages import (
     DeviceStatus,
     DriverEvent,
     DriverEventType,
+    Lang,
     ReservationStatus,
     VehiclePosition,
     VehicleStopStatus,
@@ -29,7 +30,7 @@ from broker_config.topics import Topics
 from driver_display.display import AnswerNotAllowedError, DriverDisplay, UnknownAlertError
 from driver_display.outbox import MemoryOutbox, SqliteOutbox
 from driver_display.settings import DisplaySettings
-from driver_display.sound import Cue
+from driver_display.sound import Cue, SoundPlan
 from driver_display.sound_output import RecordingSoundOutput
 from tests.conftest import ConnectFn, Inbox
 from tests.driver_display.factories import MakeAlert, running_display, until
@@ -266,3 +267,36 @@ async def test_position_source_feeds_the_topic(
         await display.runtime.mqtt.wait_connected(10)
         source.queue.put_nowait(position)
         assert decode(VehiclePosition, (await inbox.get()).payload) == position
+
+
+class QueueSound:
+    """A SoundOutput whose plays a test can await."""
+
+    speaker_ok: bool | None = True
+
+    def __init__(self) -> None:
+        self.plays: asyncio.Queue[Cue] = asyncio.Queue()
+
+    async def play(self, plan: SoundPlan, lang: Lang) -> None:
+        self.plays.put_nowait(plan.cue)
+
+
+async def test_unacknowledged_alert_chimes_until_acknowledged(
+    broker: ManagedBroker, connect: ConnectFn, topics: Topics, tmp_path: Path, make_alert: MakeAlert
+) -> None:
+    server = await connect("server.api")
+    sound = QueueSound()
+    async with running_display(
+        broker, tmp_path, "V1", sound=sound, reminder_interval_s=0.2
+    ) as display:
+        alert = make_alert()
+        rid = alert.reservation_id
+        await server.publish(topics.vehicle_alert("V1", rid), alert, retain=True)
+        assert await asyncio.wait_for(sound.plays.get(), 5) is Cue.NEW_ALERT
+        assert await asyncio.wait_for(sound.plays.get(), 5) is Cue.REMINDER
+        assert await asyncio.wait_for(sound.plays.get(), 5) is Cue.REMINDER
+        await display.answer(rid, DriverEventType.ACKNOWLEDGED)
+        while not sound.plays.empty():  # a chime may have been due as we tapped
+            sound.plays.get_nowait()
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(sound.plays.get(), 0.6)
