@@ -521,7 +521,9 @@ class MqttSession:
         self._soon(self._disconnected.set)
         fut = self._connack
         if fut is not None and not fut.done():
-            self._soon(_set_result, fut, reason_code)
+            # Lost before any CONNACK: a network failure to retry, not a refused login.
+            lost = MqttError(f"connection closed before CONNACK: {reason_code}")
+            self._soon(_set_exception, fut, lost)
         if reason_code.is_failure or self._connected.is_set():
             self.last_error = f"disconnected: {reason_code}"
 
@@ -663,3 +665,8 @@ class MqttSession:
 def _set_result(fut: asyncio.Future[ReasonCode], value: ReasonCode) -> None:
     if not fut.done():
         fut.set_result(value)
+
+
+def _set_exception(fut: asyncio.Future[ReasonCode], exc: BaseException) -> None:
+    if not fut.done():
+        fut.set_exception(exc)
