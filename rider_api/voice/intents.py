@@ -8,7 +8,7 @@ and the confidence says how much the proposal can be trusted as a whole.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -36,7 +36,7 @@ NEARBY_M = 500.0  # stops considered when neither route nor stop is said
 REPORT = 0.7  # share of the weight that must agree before a field is proposed
 UNSURE = 0.6  # below this confidence, alternatives are offered
 CHOICE_FLOOR = 0.25  # alternatives offered weigh at least this share of the best
-_SHARPNESS = 4  # weights are score**4: 0.9 vs 0.5 is clear, 0.8 vs 0.75 is not
+_SHARPNESS = 8  # weights are score**8: 0.95 vs 0.77 is clear, 0.8 vs 0.75 is not
 
 
 @dataclass(frozen=True, slots=True)
@@ -376,16 +376,9 @@ def _decide(index: NetworkIndex, options: list[_Option], notes: Notes) -> Intent
         prompt = proposal_prompt(route=None, direction=None, stop=None, choices=(), notes=notes)
         return IntentProposal(None, None, None, 0.0, prompt)
     best = options[0]
-    total = sum(option.weight for option in options)
-
-    def share(same: Iterable[_Option]) -> float:
-        return sum(option.weight for option in same) / total
-
-    cert_route = share(o for o in options if o.route_id == best.route_id)
-    cert_dir = share(
-        o for o in options if (o.route_id, o.direction_id) == (best.route_id, best.direction_id)
-    )
-    cert_stop = share(o for o in options if o.group == best.group)
+    cert_route = _share(options, lambda o: o.route_id)
+    cert_dir = _share(options, lambda o: (o.route_id, o.direction_id))
+    cert_stop = _share(options, lambda o: o.group)
     route = index.route_by_id[best.route_id] if cert_route >= REPORT else None
     direction = route.direction(best.direction_id) if route and cert_dir >= REPORT else None
     stop_id = best.stop_id if cert_stop >= REPORT else None
@@ -419,6 +412,19 @@ def _decide(index: NetworkIndex, options: list[_Option], notes: Notes) -> Intent
         prompt=prompt,
         choices=tuple(choices),
     )
+
+
+def _share(options: list[_Option], value: Callable[[_Option], Hashable]) -> float:
+    """How much of the weight backs the best option's value of one field.
+
+    Each value counts with its best option only, so a stop served by five routes does not
+    outweigh an equally well matched stop served by one.
+    """
+    weights: dict[Hashable, float] = {}
+    for option in options:
+        key = value(option)
+        weights[key] = max(weights.get(key, 0.0), option.weight)
+    return weights[value(options[0])] / sum(weights.values())
 
 
 def _choice(index: NetworkIndex, option: _Option) -> Choice:

@@ -13,6 +13,7 @@ __all__ = [
     "DIRECTION_POST",
     "DIRECTION_PRE",
     "EN_FILLERS",
+    "SUFFIX_WORDS",
     "ZH_FILLERS",
 ]
 
@@ -38,6 +39,9 @@ COLOR_WORDS = {
     "minibus": "小",
 }
 COLOR_ABBREVIATIONS = {"r": "紅", "bl": "藍", "br": "棕", "g": "綠", "y": "黃", "s": "小"}
+
+# Route variants said in English: "262 Shuttle" is 262區.
+SUFFIX_WORDS = {"shuttle": "區", "branch": "副", "express": "直", "night": "夜"}
 
 # Cue words around a place name, and the role they give it.
 BOARD_PRE = (

@@ -7,12 +7,21 @@ characters (zhconv, zh-tw), variant characters folded (臺 -> 台), lower case.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
+from importlib import resources
 
 import zhconv
 
-__all__ = ["match_key", "name_keys", "normalize", "spoken_en", "strip_name_affixes"]
+__all__ = [
+    "load_zhconv_dictionary",
+    "match_key",
+    "name_keys",
+    "normalize",
+    "spoken_en",
+    "strip_name_affixes",
+]
 
 # Variant characters that riders and timetables use interchangeably. Folding goes
 # towards the form zhconv does *not* produce, so its output is folded too.
@@ -26,8 +35,17 @@ _EN_AFFIXES = re.compile(r"\b(?:mrt|metro|sta|station|stop|bus|the)\b\.?")
 _ZH_PREFIX = "捷運"
 
 
+@functools.cache
+def load_zhconv_dictionary() -> None:
+    # zhconv's own lazy load leaves its dictionary file open (a ResourceWarning); given
+    # an explicit path it reads the file in a with-block. Loaded once per process.
+    with resources.as_file(resources.files("zhconv").joinpath("zhcdict.json")) as path:
+        zhconv.loaddict(str(path))
+
+
 def normalize(text: str) -> str:
     """Fold an utterance or a name into the one form that matching works on."""
+    load_zhconv_dictionary()
     folded = unicodedata.normalize("NFKC", text)
     folded = zhconv.convert(folded, "zh-tw").translate(_VARIANTS).lower()
     for old, new in _WORDS:
@@ -55,7 +73,8 @@ def strip_name_affixes(text: str) -> str:
 def name_keys(name: str) -> frozenset[str]:
     """Every key a rider's words about ``name`` may match: full, without brackets, short."""
     full = normalize(name)
-    variants = {full, _PARENS.sub(" ", full)}
+    spelled_out = normalize(spoken_en(name))  # "Fuyuan St." is also "Fuyuan Street"
+    variants = {full, _PARENS.sub(" ", full), spelled_out}
     keys: set[str] = set()
     for variant in variants:
         keys.add(_NON_WORD.sub("", variant))

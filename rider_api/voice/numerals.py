@@ -24,6 +24,7 @@ ZH_DIGITS = {
     "零": 0,
     "一": 1,
     "幺": 1,  # how Taiwanese read "1" in a string of digits
+    "么": 1,  # 幺 as zhconv spells it
     "二": 2,
     "兩": 2,
     "三": 3,

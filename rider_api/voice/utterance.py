@@ -21,6 +21,7 @@ from rider_api.voice.lexicon import (
     DIRECTION_POST,
     DIRECTION_PRE,
     EN_FILLERS,
+    SUFFIX_WORDS,
     ZH_FILLERS,
 )
 from rider_api.voice.network import NetworkIndex
@@ -64,6 +65,7 @@ _LEFT_COLOR_WORD = re.compile(r"\b(" + "|".join(COLOR_WORDS) + r")\s*$")
 _LEFT_CUE = re.compile(
     r"(?:\b(?:route|bus|line|number|no\.?|the|take|catch)|#|搭|坐|乘|等|公車)\s*$"
 )
+_SUFFIX_WORD = re.compile(r"\s*(" + "|".join(SUFFIX_WORDS) + r")\b")
 _LEFT_REJECT = re.compile(r"第\s*$")
 _RIGHT_CUE = re.compile(r"^\s*(?:路(?!線)|號(?!出口)|公車|bus\b)")
 _RIGHT_REJECT = re.compile(
@@ -161,6 +163,9 @@ def _numbered_mention(
     suffixes = index.suffixes.get((color, number), ())
     suffix = next((s for s in suffixes if s and right.startswith(s)), "")
     end = token.end + len(suffix)
+    word = _SUFFIX_WORD.match(right)
+    if not suffix and word is not None and SUFFIX_WORDS[word.group(1)] in suffixes:
+        suffix, end = SUFFIX_WORDS[word.group(1)], token.end + word.end()
     right_cue = _RIGHT_CUE.match(text[end:])
     if right_cue is not None and not suffix:
         end += len(right_cue.group().rstrip())
