@@ -1,0 +1,1 @@
+"""The operator console: live board, service quality, broadcast (``pages.router``)."""
