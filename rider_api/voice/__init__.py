@@ -4,8 +4,9 @@ Pure: no database, no HTTP. The caller builds a :class:`NetworkIndex` from the l
 network (see ``rider_api.voice.network``) and calls :func:`parse_intent`.
 """
 
-from rider_api.voice.intents import Choice, IntentProposal, parse_intent
+from rider_api.voice.intents import parse_intent
 from rider_api.voice.network import NetworkIndex, Route, RouteDirection, Stop
+from rider_api.voice.proposal import Choice, IntentProposal
 
 __all__ = [
     "Choice",

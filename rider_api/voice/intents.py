@@ -10,13 +10,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
-from broker_config.messages import Localized
 from rider_api.voice.matching import best_groups, phrase_keys, similarity
 from rider_api.voice.network import NetworkIndex, Route, StopGroup, distance_m
 from rider_api.voice.normalize import normalize
 from rider_api.voice.prompts import Notes, choice_label, proposal_prompt
+from rider_api.voice.proposal import Choice, IntentProposal
 from rider_api.voice.utterance import ParsedUtterance, Role, parse_utterance
 
 __all__ = ["Choice", "IntentProposal", "parse_intent"]
@@ -37,47 +37,6 @@ REPORT = 0.7  # share of the weight that must agree before a field is proposed
 UNSURE = 0.6  # below this confidence, alternatives are offered
 CHOICE_FLOOR = 0.25  # alternatives offered weigh at least this share of the best
 _SHARPNESS = 8  # weights are score**8: 0.95 vs 0.77 is clear, 0.8 vs 0.75 is not
-
-
-@dataclass(frozen=True, slots=True)
-class Choice:
-    """One complete alternative for the rider to pick."""
-
-    stop_id: str
-    route_id: str
-    direction_id: int
-    label: Localized
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "stop_id": self.stop_id,
-            "route_id": self.route_id,
-            "direction_id": self.direction_id,
-            "label": self.label.model_dump(by_alias=True),
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class IntentProposal:
-    """The parse of one utterance; unknown parts are None. Books nothing by itself."""
-
-    stop_id: str | None
-    route_id: str | None
-    direction_id: int | None
-    confidence: float
-    prompt: Localized
-    choices: tuple[Choice, ...] = ()
-
-    def as_dict(self) -> dict[str, Any]:
-        """The JSON body of ``POST /v1/voice/intents``."""
-        return {
-            "stop_id": self.stop_id,
-            "route_id": self.route_id,
-            "direction_id": self.direction_id,
-            "confidence": self.confidence,
-            "prompt": self.prompt.model_dump(by_alias=True),
-            "choices": [choice.as_dict() for choice in self.choices],
-        }
 
 
 @dataclass(frozen=True, slots=True)
