@@ -191,11 +191,12 @@ class City:
                 if journey is None or fix is None:
                     continue
                 stages = journey.plan.stages
-                first = fix.index + 2
+                # The stop after the one the bus is at or heading to, or the next.
+                first = fix.index + 1
                 if first >= len(stages) - 1:
                     continue
-                board = rng.randrange(first, min(len(stages) - 1, first + 3))
-                dest = rng.randrange(board + 1, min(len(stages), board + 4))
+                board = rng.randrange(first, min(len(stages) - 1, first + 2))
+                dest = rng.randrange(board + 1, min(len(stages), board + 3))
                 trip = journey.plan.trip
                 return RideRequest(
                     stages[board].stop_id,
