@@ -71,7 +71,7 @@ class _Evidence:
     direction_text: str | None
     unknown_routes: tuple[str, ...]
     _board_sims: dict[str, float] = field(default_factory=dict)
-    _direction_sims: dict[str, float] = field(default_factory=dict)
+    _direction_sims: dict[str, float] | None = None
 
     def board_similarity(self, group: str) -> float:
         if group not in self._board_sims:
@@ -80,12 +80,19 @@ class _Evidence:
         return self._board_sims[group]
 
     def direction_similarity(self, group: str) -> float:
-        if group not in self._direction_sims:
-            keys = self.index.groups[group].keys
-            self._direction_sims[group] = max(
-                (similarity(p, keys) for p in self.direction), default=0.0
-            )
-        return self._direction_sims[group]
+        """How well a stop further along matches the destination (0 when far off).
+
+        Computed once per utterance over the n-gram candidates of the whole network, so
+        checking every later stop of every route stays a dictionary lookup.
+        """
+        if self._direction_sims is None:
+            self._direction_sims = {}
+            for keys in self.direction:
+                for found, score in best_groups(self.index, keys, DIRECTION_MIN, limit=40):
+                    self._direction_sims[found.key] = max(
+                        score, self._direction_sims.get(found.key, 0.0)
+                    )
+        return self._direction_sims.get(group, 0.0)
 
     def distance(self, stop_id: str) -> float | None:
         if self.location is None:

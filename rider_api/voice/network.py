@@ -59,6 +59,7 @@ __all__ = [
 
 _NUMBERED = re.compile("^(" + "|".join(COLOR_PREFIXES) + r")?色?\s*(\d+)\s*(.*)$")
 _NUMERAL_CHARS = re.compile(r"[\d〇○零一二兩三四五六七八九十百千]")
+_ONLY_NUMERALS = re.compile(r"[\d〇○零一二兩三四五六七八九十百千\s]+")
 _CHUNK = re.compile(r"[^\W_]+")
 _ZH_CUES = tuple(
     cue
@@ -280,7 +281,8 @@ def _protected_names(stops: tuple[Stop, ...], routes: tuple[Route, ...]) -> tupl
         if not _at_risk(text):
             continue
         for variant in (text, strip_name_affixes(text), *_CHUNK.findall(text)):
-            if _at_risk(variant) and _NUMERAL_CHARS.fullmatch(variant) is None:
+            # A bare number ("Exit 3" stripped to "3") must stay free to be a route.
+            if _at_risk(variant) and _ONLY_NUMERALS.fullmatch(variant) is None:
                 protected.add(variant)
                 protected.add(variant.removeprefix("捷運"))
     return tuple(sorted(protected, key=len, reverse=True))

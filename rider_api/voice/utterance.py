@@ -117,10 +117,13 @@ def parse_utterance(text: str, index: NetworkIndex) -> ParsedUtterance:
 
 def _protected_spans(text: str, index: NetworkIndex) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
-    for name in index.protected_names:
-        for match in re.finditer(re.escape(name), text):
-            if all(match.end() <= start or match.start() >= end for start, end in spans):
-                spans.append((match.start(), match.end()))
+    for name in index.protected_names:  # longest first, so a whole name wins over a part
+        start = text.find(name)
+        while start != -1:
+            end = start + len(name)
+            if _free(start, end, spans):
+                spans.append((start, end))
+            start = text.find(name, end)
     return sorted(spans)
 
 

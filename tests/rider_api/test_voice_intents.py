@@ -285,6 +285,19 @@ def test_nearest_stop_is_on_the_side_the_route_runs(network: NetworkIndex) -> No
     assert (west.stop_id, east.stop_id) == ("CH1", "CH0")
 
 
+def test_names_with_numerals_are_protected_but_bare_numbers_are_not(
+    network: NetworkIndex,
+) -> None:
+    assert "台北101" in network.protected_names
+    assert "三張犁" in network.protected_names
+    assert "101" not in network.protected_names
+    stop = Stop("E3", "307出口", "Stop 307", 25.0, 121.5)
+    route = Route("307", "307", "", "", (RouteDirection(0, "甲", "A", ("E3", "E3")),))
+    index = NetworkIndex(stops=(stop,), routes=(route,))
+    assert "307" not in index.protected_names
+    assert [m.route_ids for m in parse_utterance("307 at stop 3", index).routes] == [("307",)]
+
+
 def test_network_index_rejects_an_inconsistent_network() -> None:
     stop = Stop("A", "甲", "A", 25.0, 121.5)
     broken = Route("X", "1", "", "", (RouteDirection(0, "乙", "B", ("A", "missing")),))
