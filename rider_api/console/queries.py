@@ -9,11 +9,17 @@ from datetime import datetime
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from broker_config.messages import ReservationStatus
 from rider_api.console.quality import BookingRecord, HistoryEntry, IncidentRecord
 from rider_api.lifecycle import ACTIVE_STATUSES
 from rider_api.models import Incident, Reservation, ReservationEvent
 
-__all__ = ["active_reservations", "load_quality_inputs", "recent_incidents"]
+__all__ = [
+    "active_reservations",
+    "alerts_pending_acknowledgement",
+    "load_quality_inputs",
+    "recent_incidents",
+]
 
 
 async def load_quality_inputs(
@@ -90,3 +96,17 @@ async def recent_incidents(
             .limit(limit)
         )
     ).all()
+
+
+async def alerts_pending_acknowledgement(session: AsyncSession) -> int:
+    """Driver alerts sent and not yet acknowledged (for ``bushail_alerts_unacknowledged``)."""
+    rows = (
+        await session.exec(
+            select(Reservation.id).where(
+                col(Reservation.status) == ReservationStatus.ASSIGNED.value,
+                col(Reservation.alerted_at).is_not(None),
+                col(Reservation.acknowledged_at).is_(None),
+            )
+        )
+    ).all()
+    return len(rows)

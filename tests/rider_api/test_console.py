@@ -14,12 +14,15 @@ from broker_config.messages import (
     Announcement,
     DeviceHealth,
     DeviceState,
+    ReservationStatus,
     decode,
     utcnow,
 )
 from broker_config.topics import TopicKind, Topics
 from rider_api.console.live import device_row
+from rider_api.console.queries import alerts_pending_acknowledgement
 from rider_api.devices import DeviceRecord
+from rider_api.models import Reservation
 from tests.conftest import ConnectFn, Inbox
 from tests.rider_api.conftest import OPERATOR_TOKEN, ApiServer
 from tests.support.browser import axe_violations, chromium, describe
@@ -285,3 +288,12 @@ async def test_live_json_lists_offline_stop_with_booking(api: ApiServer) -> None
         ("S4", rid, "never_seen")
     ]
     assert data["bookings"][0]["id"] == rid
+    async with api.state.sessions() as session:
+        assert await alerts_pending_acknowledgement(session) == 0  # no bus assigned yet
+        res = await session.get(Reservation, uuid.UUID(rid))
+        assert res is not None
+        res.status = ReservationStatus.ASSIGNED
+        res.vehicle_id = "V1"
+        res.alerted_at = utcnow()
+        await session.commit()
+        assert await alerts_pending_acknowledgement(session) == 1
