@@ -66,13 +66,14 @@ class FeedFiles:
                     [FeedProblem(file, 1, name, "required column is missing") for name in missing]
                 )
             rows: list[tuple[int, Row]] = []
+            width = len(columns)
             for values in reader:
-                if not any(value.strip() for value in values):
+                if not values or (len(values) == 1 and not values[0].strip()):
                     continue
-                row = {
-                    name: values[i].strip() if i < len(values) else ""
-                    for i, name in enumerate(columns)
-                }
+                if len(values) < width:
+                    values += [""] * (width - len(values))
+                # Values past the last column are ignored (strict=False).
+                row = dict(zip(columns, map(str.strip, values), strict=False))
                 rows.append((reader.line_num, row))
         except csv.Error as exc:
             raise FeedError(

@@ -103,6 +103,11 @@ class _Reader:
         self.feed_lang: str | None = None
         self.meta: dict[str, str] = {"source": source}
         self.stop_names: dict[str, tuple[str, str]] = {}
+        # Ids of every row, even rows with a bad field: a reference to such a row is not
+        # reported again as unknown.
+        self.stop_ids: set[str] = set()
+        self.route_ids: set[str] = set()
+        self.trip_ids: set[str] = set()
 
     def each(self, table: Table, parse: Callable[[int, Row], None]) -> None:
         """Call ``parse`` on every row, turning a FieldError into a problem at its line."""
@@ -137,8 +142,8 @@ class _Reader:
         services, cal_rows, date_rows = self.read_calendars(calendar, calendar_dates)
         shape_rows = self.read_shapes(shapes) if shapes is not None else []
         shape_ids = {r["shape_id"] for r in shape_rows} if shapes is not None else None
-        trips = self.read_trips(tables["trips.txt"], routes, services, shape_ids)
-        by_trip = self.read_stop_times(tables["stop_times.txt"], trips, stops)
+        trips = self.read_trips(tables["trips.txt"], services, shape_ids)
+        by_trip = self.read_stop_times(tables["stop_times.txt"])
         self.problems.raise_if_any()
 
         stop_time_rows = fill_times(tables["stop_times.txt"].file, by_trip, self.problems)
@@ -220,6 +225,7 @@ class _Reader:
 
         def parse(line: int, row: Row) -> None:
             stop_id = gtfs_id(row, "stop_id")
+            self.stop_ids.add(stop_id)
             location_type = integer(row, "location_type", allowed=range(5), default=0)
             if location_type >= 3 and not row.get("stop_lat"):
                 return  # generic nodes and boarding areas without a place: not bookable
@@ -256,7 +262,7 @@ class _Reader:
 
         self.each(table, parse)
         for line, parent in parents:
-            if parent not in out:
+            if parent not in self.stop_ids:
                 self.problems.add(
                     table.file,
                     line,
@@ -272,6 +278,7 @@ class _Reader:
 
         def parse(line: int, row: Row) -> None:
             route_id = gtfs_id(row, "route_id")
+            self.route_ids.add(route_id)
             agency_id = row.get("agency_id", "")
             if not agency_id and len(agencies) == 1:
                 agency_id = next(iter(agencies))
@@ -375,7 +382,6 @@ class _Reader:
     def read_trips(
         self,
         table: Table,
-        routes: dict[str, dict[str, Any]],
         services: set[str],
         shape_ids: set[str] | None,
     ) -> dict[str, dict[str, Any]]:
@@ -383,8 +389,9 @@ class _Reader:
 
         def parse(line: int, row: Row) -> None:
             trip_id = gtfs_id(row, "trip_id")
+            self.trip_ids.add(trip_id)
             route_id = gtfs_id(row, "route_id")
-            if route_id not in routes:
+            if route_id not in self.route_ids:
                 raise FieldError("route_id", f"unknown route {route_id!r} (not in routes.txt)")
             service_id = required(row, "service_id")
             if service_id not in services:
@@ -414,18 +421,16 @@ class _Reader:
         self.each(table, parse)
         return out
 
-    def read_stop_times(
-        self, table: Table, trips: dict[str, dict[str, Any]], stops: dict[str, dict[str, Any]]
-    ) -> dict[str, list[StopTimeIn]]:
+    def read_stop_times(self, table: Table) -> dict[str, list[StopTimeIn]]:
         by_trip: dict[str, list[StopTimeIn]] = defaultdict(list)
         seen: set[tuple[str, int]] = set()
 
         def parse(line: int, row: Row) -> None:
             trip_id = gtfs_id(row, "trip_id")
-            if trip_id not in trips:
+            if trip_id not in self.trip_ids:
                 raise FieldError("trip_id", f"unknown trip {trip_id!r} (not in trips.txt)")
             stop_id = gtfs_id(row, "stop_id")
-            if stop_id not in stops:
+            if stop_id not in self.stop_ids:
                 raise FieldError("stop_id", f"unknown stop {stop_id!r} (not in stops.txt)")
             sequence = integer(row, "stop_sequence")
             arrival = gtfs_time(row, "arrival_time")

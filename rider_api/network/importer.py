@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rider_api.network.gtfs import GtfsNetwork, read_network
 from sqlalchemy import Connection, Engine, delete, insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
@@ -31,6 +30,7 @@ from rider_api.models import (
     Trip,
 )
 from rider_api.network.feed import open_feed
+from rider_api.network.gtfs import GtfsNetwork, read_network
 
 __all__ = ["ImportReport", "import_feed", "import_feed_async", "load_feed", "write_network"]
 
