@@ -194,6 +194,7 @@ class MqttSession:
         for fut in self._pending.values():
             if not fut.done():
                 fut.set_exception(SessionClosedError("session closed"))
+                fut.exception()  # a caller may have gone: do not log it as lost
         self._pending.clear()
 
     async def abort(self) -> None:
@@ -214,6 +215,7 @@ class MqttSession:
         for fut in self._pending.values():
             if not fut.done():
                 fut.set_exception(SessionClosedError("session aborted"))
+                fut.exception()  # a caller may have gone: do not log it as lost
         self._pending.clear()
 
     @property

@@ -51,7 +51,13 @@ def make_sync_engine(url: str) -> Engine:
 
 
 def make_async_engine(url: str) -> AsyncEngine:
-    engine = create_async_engine(async_url(url), pool_pre_ping=True)
+    if make_url(url).get_backend_name() == "postgresql":
+        # A request may hold two connections (its session and a unit of work).
+        engine = create_async_engine(
+            async_url(url), pool_pre_ping=True, pool_size=20, max_overflow=40
+        )
+    else:
+        engine = create_async_engine(async_url(url), pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine

@@ -58,6 +58,10 @@ class Tracked:
     destination_stop_id: str | None
     vehicle_id: str | None
     eta_s: int | None
+    expires_at: dt.datetime
+    alerted_at: dt.datetime | None
+    acknowledged_at: dt.datetime | None
+    ack_overdue: bool
     excluded: set[str] = field(default_factory=set)
 
     @classmethod
@@ -71,6 +75,10 @@ class Tracked:
             res.destination_stop_id,
             res.vehicle_id,
             res.eta_s,
+            res.expires_at,
+            res.alerted_at,
+            res.acknowledged_at,
+            res.ack_overdue,
         )
 
 
@@ -90,6 +98,7 @@ class Dispatcher:
         self.tracked: dict[uuid.UUID, Tracked] = {}
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        self._last_departure: dict[tuple[str, int, str, dt.date], int | None] = {}
 
     # -- lifetime -----------------------------------------------------------------------
     async def __aenter__(self) -> Dispatcher:
@@ -427,15 +436,8 @@ class Dispatcher:
             tz = zoneinfo.ZoneInfo("UTC")
         local = now.astimezone(tz)
         seconds_today = local.hour * 3600 + local.minute * 60 + local.second
-        async with self.state.sessions() as session:
-            rows = (
-                await session.exec(
-                    select(Reservation).where(
-                        col(Reservation.status).in_([s.value for s in ACTIVE_STATUSES])
-                    )
-                )
-            ).all()
-        for res in rows:
+        # The in-memory index mirrors every active reservation: no query per tick.
+        for res in list(self.tracked.values()):
             action: str | None = None
             if res.expires_at <= now and res.status in (PICKUP_STATUSES | {S.PENDING, S.MISSED}):
                 action = "expire"
@@ -448,9 +450,10 @@ class Dispatcher:
             ):
                 action = "overdue"
             elif res.status is S.PENDING:
-                last = self.network.last_departure_s(
-                    res.route_id, res.direction_id, res.stop_id, local.date()
-                )
+                key = (res.route_id, res.direction_id, res.stop_id, local.date())
+                if key not in self._last_departure:
+                    self._last_departure[key] = self.network.last_departure_s(*key)
+                last = self._last_departure[key]
                 if last is not None and seconds_today > last + 300 and last < 24 * 3600:
                     action = "service_ended"
             if action is not None:
