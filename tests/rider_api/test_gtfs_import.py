@@ -10,6 +10,7 @@ import shutil
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -38,9 +39,10 @@ CAIRNS = Path(__file__).resolve().parent.parent / "data" / "cairns_gtfs.zip"
 _ = models  # every table registered on SQLModel.metadata
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def network_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database with every table: a SQLite file, or a fresh PostgreSQL schema."""
+@contextmanager
+def fresh_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database with every table: a SQLite file, or a fresh PostgreSQL schema
+    (dropped afterwards) for ``request.param == "postgresql"``."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'network.db'}"
         engine = make_sync_engine(url)
@@ -58,15 +60,21 @@ def network_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         .update_query_dict({"options": f"-csearch_path={schema}"})
         .render_as_string(hide_password=False)
     )
-    engine = make_sync_engine(url)
-    SQLModel.metadata.create_all(engine)
-    engine.dispose()
     try:
+        engine = make_sync_engine(url)
+        SQLModel.metadata.create_all(engine)
+        engine.dispose()
         yield url
     finally:
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def network_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    with fresh_database(request, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture
