@@ -30,13 +30,18 @@ class FeedError(ValueError):
     """The feed cannot be imported; nothing was written. ``problems`` lists every problem
     found (up to a limit); the message shows the first."""
 
-    def __init__(self, problems: Sequence[FeedProblem]) -> None:
+    def __init__(self, problems: Sequence[FeedProblem], *, truncated: bool = False) -> None:
         if not problems:
             raise ValueError("FeedError needs at least one problem")
         self.problems = tuple(problems)
+        #: True when reading stopped at a limit: the feed may have more problems.
+        self.truncated = truncated
         message = str(self.problems[0])
-        if len(self.problems) > 1:
-            message += f" (and {len(self.problems) - 1} more problem(s))"
+        more = len(self.problems) - 1
+        if truncated:
+            message += f" (and {more} more problems listed; stopped looking after {more + 1})"
+        elif more:
+            message += f" (and {more} more problem{'s' if more > 1 else ''})"
         super().__init__(message)
 
     @property

@@ -49,7 +49,7 @@ class Problems:
     def add(self, file: str, line: int | None, field: str | None, message: str) -> None:
         self.items.append(FeedProblem(file, line, field, message))
         if len(self.items) >= self._limit:
-            raise FeedError(self.items)
+            raise FeedError(self.items, truncated=True)
 
     def raise_if_any(self) -> None:
         if self.items:

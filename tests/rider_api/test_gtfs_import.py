@@ -425,9 +425,18 @@ def test_every_problem_is_listed(tmp_path: Path) -> None:
         "stops.txt line 3, field stop_lon: 'y' is not a number",
     ]
     assert (err.file, err.line, err.field) == ("stops.txt", 2, "stop_lat")
-    assert (
-        str(err) == "stops.txt line 2, field stop_lat: 'x' is not a number (and 1 more problem(s))"
-    )
+    assert str(err) == "stops.txt line 2, field stop_lat: 'x' is not a number (and 1 more problem)"
+
+
+def test_many_problems_stop_at_a_limit(tmp_path: Path) -> None:
+    feed = tmp_path / "broken"
+    shutil.copytree(DEMO_FEED, feed)
+    replace_everywhere(",TPE-1001,", ",TPE-0000,")(feed)
+    with pytest.raises(FeedError) as caught:
+        load_feed(feed)
+    assert caught.value.truncated
+    assert len(caught.value.problems) == 50
+    assert str(caught.value).endswith("(and 49 more problems listed; stopped looking after 50)")
 
 
 def test_not_a_feed(tmp_path: Path) -> None:
