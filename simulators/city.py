@@ -62,6 +62,9 @@ class CityConfig:
     stops: set[str] | None = None
     root: str | None = None
     seed: int = 1
+    #: How riders follow their reservation: "poll" or "sse".
+    rider_follow: str = "poll"
+    rider_poll_s: float = 1.0
 
 
 class City:
@@ -157,7 +160,14 @@ class City:
     def book(self, request: RideRequest) -> SimRider:
         """Start a rider now (runs in the background); returns it."""
         assert self.client is not None  # noqa: S101 - inside the block
-        rider = SimRider(self.client, request, stats=self.stats, curb=self.curb)
+        rider = SimRider(
+            self.client,
+            request,
+            stats=self.stats,
+            curb=self.curb,
+            follow=self.config.rider_follow,
+            poll_s=self.config.rider_poll_s,
+        )
         self.riders.append(rider)
         task = asyncio.create_task(self._run_rider(rider))
         self._rider_tasks.add(task)

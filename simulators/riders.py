@@ -1,7 +1,10 @@
 """Simulated riders: book through the HTTP API as the rider app does, then follow the
-reservation's Server-Sent Events until it ends. A rider waits at the stop (on the
-:class:`~simulators.devices.Curb`) so the driver can board them; a rider who does not
-show up stays away."""
+reservation until it ends: by polling ``GET /v1/reservations/{id}`` (default) or over
+its Server-Sent Events (``follow="sse"``; note that the API currently keeps a database
+connection per open stream, so hundreds of streams exhaust a SQLite pool).
+
+A rider waits at the stop (on the :class:`~simulators.devices.Curb`) so the driver can
+board them; a rider who does not show up stays away."""
 
 from __future__ import annotations
 
@@ -37,9 +40,18 @@ class SimRider:
     """One rider's booking and wait, over a shared ``httpx.AsyncClient``."""
 
     def __init__(
-        self, client: httpx.AsyncClient, request: RideRequest, *, stats: CityStats, curb: Curb
+        self,
+        client: httpx.AsyncClient,
+        request: RideRequest,
+        *,
+        stats: CityStats,
+        curb: Curb,
+        follow: str = "poll",
+        poll_s: float = 1.0,
     ) -> None:
         self.client = client
+        self.follow = follow
+        self.poll_s = poll_s
         self.request = request
         self.stats = stats
         self.curb = curb
@@ -80,7 +92,10 @@ class SimRider:
                 self.curb.wait(rid, req.stop_id)
             self.stats.booked(rid, sent)
             self._saw(ReservationStatus(data["status"]))
-            await self._follow(rid, headers)
+            if self.follow == "sse":
+                await self._follow(rid, headers)
+            else:
+                await self._poll(rid, headers)
         except httpx.HTTPError as exc:
             self.stats.errors["http"] += 1
             logger.warning("rider: %s", exc)
@@ -93,6 +108,18 @@ class SimRider:
         self.status = status
         if self.reservation_id is not None:
             self.stats.saw_status(self.reservation_id, status)
+
+    async def _poll(self, rid: uuid.UUID, headers: dict[str, str]) -> None:
+        while self.status is None or not self.status.is_final:
+            await asyncio.sleep(self.poll_s)
+            r = await self.client.get(f"/v1/reservations/{rid}", headers=headers)
+            if r.status_code != 200:
+                self.stats.errors[f"poll_{r.status_code}"] += 1
+                continue
+            data = r.json()
+            if any(h.get("status") == "missed" for h in data.get("history", [])):
+                self.stats.missed.add(rid)
+            self._saw(ReservationStatus(data["status"]))
 
     async def _follow(self, rid: uuid.UUID, headers: dict[str, str]) -> None:
         url = f"/v1/reservations/{rid}/events"

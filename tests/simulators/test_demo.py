@@ -1,0 +1,113 @@
+"""``bushail-sim demo`` as a newcomer runs it: starts, serves the pages, completes a
+reservation at --speed 20, and stops cleanly on SIGTERM leaving no process behind."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from broker_config.broker import free_port
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is not a running process; /proc tells them apart.
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and ") Z " not in stat.read_text()
+
+
+async def _read_until(stream: asyncio.StreamReader, seen: list[str], pattern: str) -> re.Match[str]:
+    while True:
+        for line in seen:
+            if m := re.search(pattern, line):
+                return m
+        raw = await stream.readline()
+        if not raw:
+            raise AssertionError("demo ended early:\n" + "".join(seen))
+        seen.append(raw.decode())
+
+
+async def test_demo_starts_serves_completes_a_ride_and_stops_cleanly(tmp_path: Path) -> None:
+    port = free_port()
+    bin_dir = Path(sys.executable).parent
+    proc = await asyncio.create_subprocess_exec(
+        str(bin_dir / "bushail-sim"),
+        "demo",
+        "--speed",
+        "20",
+        "--duration",
+        "200",
+        "--refresh",
+        "2",
+        "--port",
+        str(port),
+        "--vehicles",
+        "10",
+        "--riders-per-hour",
+        "400",
+        "--state-dir",
+        str(tmp_path / "state"),
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    assert proc.stdout is not None
+    seen: list[str] = []
+    mosquitto_pid: int | None = None
+    try:
+        async with asyncio.timeout(60):
+            m = await _read_until(proc.stdout, seen, r"mosquitto pid (\d+)")
+            mosquitto_pid = int(m.group(1))
+            token = (await _read_until(proc.stdout, seen, r"operator token:\s+(\S+)")).group(1)
+            base = (await _read_until(proc.stdout, seen, r"rider app:\s+(http://\S+)/")).group(1)
+        assert base == f"http://127.0.0.1:{port}"
+        assert _alive(mosquitto_pid)
+        drain = asyncio.create_task(_drain(proc.stdout, seen))
+        async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+            for path in ("/healthz", "/", "/ops"):
+                r = await client.get(path, headers={"Authorization": f"Bearer {token}"})
+                assert r.status_code == 200, (path, r.status_code, r.text[:300])
+            assert (await client.get("/healthz")).json()["broker_connected"] is True
+            completed: list[object] = []
+            async with asyncio.timeout(150):
+                while not completed:
+                    r = await client.get(
+                        "/v1/ops/reservations",
+                        params={"status": "completed"},
+                        headers={"Authorization": f"Bearer {token}"},
+                    )
+                    assert r.status_code == 200, r.text
+                    completed = r.json()
+                    if not completed:
+                        await asyncio.sleep(1)
+        proc.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(30):
+            rc = await proc.wait()
+            await drain
+        output = "".join(seen)
+        assert rc == 0, output
+        assert "stopped" in output
+        assert not _alive(mosquitto_pid), "mosquitto outlived the demo"
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        if mosquitto_pid is not None and _alive(mosquitto_pid):
+            os.kill(mosquitto_pid, signal.SIGKILL)
+
+
+async def _drain(stream: asyncio.StreamReader, seen: list[str]) -> None:
+    while raw := await stream.readline():
+        seen.append(raw.decode())
