@@ -28,5 +28,7 @@ def search_key(*names: str) -> str:
 
 
 def query_terms(query: str) -> list[str]:
-    """The words of a query; a stop matches when its key contains every word."""
-    return normalize(query).split()
+    """The words of a query; a stop matches when its key contains every word.
+    Control characters (a NUL would upset PostgreSQL) count as spaces."""
+    cleaned = "".join(" " if unicodedata.category(c) == "Cc" else c for c in query)
+    return normalize(cleaned).split()

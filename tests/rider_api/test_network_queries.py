@@ -66,6 +66,7 @@ def test_normalize_folds_case_width_and_tai() -> None:
     )
     assert query_terms("Taipei  main") == ["taipei", "main"]
     assert query_terms("   ") == []
+    assert query_terms("臺北\x00車站") == ["臺北", "車站"]
 
 
 def test_haversine_and_box() -> None:
@@ -305,6 +306,10 @@ async def test_network_endpoints(make_api: ApiFactory, database_url: str) -> Non
     assert [s["stop_id"] for s in route.json()["directions"][0]["stops"]] == [
         f"TPE-{n}" for n in ROUTES["R30"][4]
     ]
+    odd = await client.get("/v1/stops/%00x", headers=headers)
+    assert odd.status_code == 404
+    nul = await client.get("/v1/stops", params={"q": "臺北\x00"}, headers=headers)
+    assert nul.status_code == 200
     unknown = await client.get("/v1/routes/999", headers=headers)
     assert unknown.status_code == 404
     assert unknown.json()["type"].endswith("/route-not-found")

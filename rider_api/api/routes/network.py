@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from broker_config.const import ID_PATTERN
 from rider_api.api.deps import CurrentRider, SessionDep
 from rider_api.network.queries import (
     get_route_detail,
@@ -53,7 +54,8 @@ async def find_stops(
 @router.get("/stops/{stop_id}", response_model=StopDetailPublic)
 async def get_stop(rider: CurrentRider, session: SessionDep, stop_id: str) -> StopDetailPublic:
     """The stop, the routes and directions serving it, and its next scheduled departures."""
-    detail = await get_stop_detail(session, stop_id)
+    # An id outside the contract's charset cannot exist; no need to ask the database.
+    detail = await get_stop_detail(session, stop_id) if ID_PATTERN.fullmatch(stop_id) else None
     if detail is None:
         raise Problem(
             404,
@@ -73,7 +75,7 @@ async def get_routes(rider: CurrentRider, session: SessionDep) -> list[RoutePubl
 @router.get("/routes/{route_id}", response_model=RouteDetailPublic)
 async def get_route(rider: CurrentRider, session: SessionDep, route_id: str) -> RouteDetailPublic:
     """The route and the ordered stops of each direction."""
-    detail = await get_route_detail(session, route_id)
+    detail = await get_route_detail(session, route_id) if ID_PATTERN.fullmatch(route_id) else None
     if detail is None:
         raise Problem(
             404,
