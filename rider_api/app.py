@@ -27,6 +27,7 @@ from rider_api import models  # noqa: F401 - registers every table
 from rider_api.api.deps import StateDep, hash_token
 from rider_api.api.routes import ops, reservations, riders
 from rider_api.changes import Changes
+from rider_api.console.queries import alerts_pending_acknowledgement
 from rider_api.db import make_async_engine, session_factory
 from rider_api.devices import DeviceBoard
 from rider_api.dispatcher import Dispatcher
@@ -160,6 +161,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             m.reservations.labels(status=status_value).set(n)
         if state.relay is not None:
             m.outbox_backlog.set(await state.relay.backlog())
+        async with state.sessions() as session:
+            m.alerts_unacknowledged.set(await alerts_pending_acknowledgement(session))
         for kind in ("stop", "vehicle"):
             m.devices_online.labels(kind=kind).set(state.devices.online_count(kind))
         return Response(m.render(), media_type="text/plain; version=0.0.4")

@@ -41,7 +41,7 @@ class Metrics:
         )
         self.alerts_unacknowledged = Gauge(
             "bushail_alerts_unacknowledged",
-            "Driver alerts past their acknowledgement time",
+            "Driver alerts sent and not yet acknowledged",
             registry=self.registry,
         )
         self.incidents = Counter(
