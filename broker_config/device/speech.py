@@ -44,6 +44,7 @@ import logging
 import os
 import tempfile
 import threading
+import wave
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -77,6 +78,12 @@ ENGLISH_VOICE: Final = "gmw/en-us"
 DEFAULT_VOICES: Final[Mapping[Lang, str]] = MappingProxyType(
     {"zh-TW": MANDARIN_VOICE, "en": ENGLISH_VOICE}
 )
+
+#: espeak-ng renders 16-bit mono at this rate.
+ESPEAK_SAMPLE_RATE: Final = 22050
+
+#: Longest time one sentence may take to render.
+RENDER_TIMEOUT_S: Final = 30.0
 
 #: What the self-test says.
 SELF_TEST_PHRASES: Final[Mapping[Lang, str]] = MappingProxyType(
@@ -151,6 +158,8 @@ class SpeechWorker:
         self._engine: Any = None
         self._voices: frozenset[str] = frozenset()
         self._thread: threading.Thread | None = None
+        self._capture: bytearray | None = None
+        self._capture_done = threading.Event()
 
     @classmethod
     def shared(cls) -> SpeechWorker:
@@ -192,9 +201,43 @@ class SpeechWorker:
             import pyttsx3  # deferred: a text-only device never loads it
 
             self._engine = pyttsx3.init("espeak")
+            self._capture_audio(self._engine)
             self._voices = frozenset(v.id for v in self._engine.getProperty("voices"))
             logger.info("pyttsx3 started on espeak-ng (%d voices)", len(self._voices))
         return self._engine
+
+    def _capture_audio(self, engine: Any) -> None:
+        """Collect the audio ourselves: pyttsx3 2.99's espeak driver loses some of it.
+
+        Its synth callback writes the WAV when it sees the end-of-message event, which
+        espeak-ng (retrieval mode, its own thread) may deliver before the last audio
+        buffers, so the end of a sentence was cut off at random. We register a callback
+        that keeps every buffer until espeak-ng signals the end of synthesis (a NULL
+        buffer), then passes the call on to pyttsx3's own callback.
+        """
+        import ctypes
+
+        from pyttsx3.drivers import _espeak
+
+        original = engine.proxy._driver._onSynth
+        sample_size = ctypes.sizeof(ctypes.c_short)
+
+        def on_synth(wav: Any, numsamples: int, events: Any) -> int:
+            capture = self._capture
+            if capture is not None and wav and numsamples > 0:
+                capture += ctypes.string_at(wav, numsamples * sample_size)
+            result: int = original(wav, numsamples, events)
+            if not wav:
+                self._capture_done.set()
+            return result
+
+        _espeak.SetSynthCallback(on_synth)
+
+    @staticmethod
+    def _synchronize() -> None:
+        from pyttsx3.drivers import _espeak
+
+        _espeak.Synchronize()
 
     def render_blocking(self, text: str, voice: str, rate: int, volume: float, path: Path) -> None:
         """Render ``text`` into the WAV ``path`` (worker thread only)."""
@@ -204,12 +247,35 @@ class SpeechWorker:
         engine.setProperty("voice", voice)
         engine.setProperty("rate", rate)
         engine.setProperty("volume", volume)
-        engine.save_to_file(text, str(path))
-        # pyttsx3's espeak driver print()s "Audio saved to ..." for every file.
-        with contextlib.redirect_stdout(io.StringIO()):
-            engine.runAndWait()
-        if not path.exists():
-            raise SpeechError(f"pyttsx3 wrote no audio for {text!r}")
+        finished = threading.Event()
+
+        def on_finished(**_kwargs: Any) -> None:
+            finished.set()
+
+        token = engine.connect("finished-utterance", on_finished)
+        # Drain espeak-ng's own thread so no late callback of the last sentence lands here.
+        self._synchronize()
+        self._capture = bytearray()
+        self._capture_done.clear()
+        try:
+            engine.save_to_file(text, str(path))
+            # pyttsx3's espeak driver print()s "Audio saved to ..." for every file.
+            with contextlib.redirect_stdout(io.StringIO()):
+                engine.runAndWait()
+                done = self._capture_done.wait(RENDER_TIMEOUT_S)
+                done = finished.wait(RENDER_TIMEOUT_S) and done
+                self._synchronize()
+            audio = bytes(self._capture)
+        finally:
+            self._capture = None
+            engine.disconnect(token)
+        if not done:
+            raise SpeechError(f"espeak-ng did not finish {text!r}")
+        with wave.open(str(path), "wb") as out:  # replaces pyttsx3's copy
+            out.setnchannels(1)
+            out.setsampwidth(2)
+            out.setframerate(ESPEAK_SAMPLE_RATE)
+            out.writeframes(audio)
 
 
 class EspeakSpeaker:
