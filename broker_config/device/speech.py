@@ -29,8 +29,8 @@ The ``sit/cmn-latn-pinyin`` voice ("latin as Pinyin") prints ``l'u51`` (lù, fal
 tone), which is right, and reads 307路 公車已到站 / 往板橋 / 紅30 / 棕9 correctly. We
 checked this with the two ``espeak-ng -x`` commands above (espeak-ng 1.51); the test
 ``tests/stop_gateway/test_speech.py::test_plain_cmn_reads_lu_wrong_and_pinyin_right``
-repeats the check, and the WAV test proves the speaker's Mandarin render is
-sample-for-sample the pinyin voice's, not the ``cmn`` one's. (pyttsx3's
+repeats the check, and the WAV test proves the speaker's Mandarin render matches
+the pinyin voice's render (length within 1 %, RMS within 2 %), not the ``cmn`` one. (pyttsx3's
 ``getProperty("voice")`` does not report this voice back, and an unknown voice name is
 silently ignored, so we validate names against espeak-ng's voice list instead.)
 """
