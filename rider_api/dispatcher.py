@@ -286,7 +286,7 @@ class Dispatcher:
                         s,
                         res,
                         c,
-                        "left_without_boarding",
+                        "left",
                         f"bus {vehicle.vehicle_id} left the stop without a boarding",
                     )
                 elif action == "approach_destination":
