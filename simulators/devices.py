@@ -30,10 +30,12 @@ from broker_config.device.speech import make_speaker
 from broker_config.errors import MqttError
 from broker_config.messages import (
     CannotStopReason,
+    DriverEvent,
     DriverEventType,
     ReservationStatus,
     VehiclePosition,
     VehicleStopStatus,
+    utcnow,
 )
 from broker_config.session import BrokerEndpoint
 from broker_config.topics import Owner, login_for
@@ -122,7 +124,9 @@ def make_gateway(
         **extra,  # type: ignore[arg-type]
     )
     sink = TextSink(name=stop_id)
-    return SimStopGateway(settings, stats=stats, speaker=make_speaker(sink), endpoint=endpoint)
+    gateway = SimStopGateway(settings, stats=stats, speaker=make_speaker(sink), endpoint=endpoint)
+    gateway.sink = sink
+    return gateway
 
 
 @dataclass
@@ -130,6 +134,7 @@ class _Decision:
     ack_at: float
     cannot_stop: bool
     at_stop_since: float | None = None
+    dropped_off: bool = False
 
 
 class SimVehicle:
@@ -228,6 +233,14 @@ class SimVehicle:
                     break
                 self.fix = fix
                 key = (fix.index, fix.status)
+                if key != last_key:
+                    logger.debug(
+                        "vehicle %s: %s %s (trip %s)",
+                        self.vehicle_id,
+                        fix.status.value,
+                        fix.stop_id,
+                        trip.trip_id,
+                    )
                 if key != last_key or t - last_sent >= self.position_interval_s:
                     await self._publish(trip, fix, t)
                     last_key, last_sent = key, t
@@ -275,11 +288,17 @@ class SimVehicle:
             self._hold_since = None
             return False
         open_here = any(
-            view.answers
-            and view.alert.stop_id == fix.stop_id
+            view.alert.stop_id == fix.stop_id
             and (
-                (view.alert.kind == "pickup" and A.CANNOT_STOP not in self._planned(view))
-                or (view.alert.kind == "dropoff" and A.ALIGHTED in view.answers)
+                (
+                    view.alert.kind == "pickup"
+                    and bool(view.answers)
+                    and A.CANNOT_STOP not in self._planned(view)
+                )
+                or (
+                    view.alert.kind == "dropoff"
+                    and self._dropoff_open(view.reservation_id, view.alert.status)
+                )
             )
             for view in self.display.state().views
         )
@@ -289,6 +308,10 @@ class SimVehicle:
         if self._hold_since is None or self._hold_since[0] != fix.index:
             self._hold_since = (fix.index, t)
         return t - self._hold_since[1] < self.policy.max_hold_s
+
+    def _dropoff_open(self, rid: uuid.UUID, status: ReservationStatus) -> bool:
+        decision = self._decisions.get(rid)
+        return status is S.ALIGHTING and not (decision is not None and decision.dropped_off)
 
     def _planned(self, view: object) -> tuple[DriverEventType, ...]:
         rid = getattr(view, "reservation_id", None)
@@ -303,12 +326,26 @@ class SimVehicle:
         except AnswerError as exc:
             logger.debug("vehicle %s: %s not taken: %s", self.vehicle_id, answer, exc)
 
+    async def _send_directly(self, rid: uuid.UUID, answer: DriverEventType) -> None:
+        """Send a tap the display will not take, on the vehicle's own connection.
+
+        The display keeps taps per reservation, so after ``boarded`` it offers nothing on
+        the same reservation's drop-off card; the simulated driver still answers it.
+        """
+        event = DriverEvent(id=uuid.uuid4(), reservation_id=rid, type=answer, at=utcnow())
+        topic = self.display.topics.vehicle_events(self.vehicle_id)
+        try:
+            await self.display.runtime.mqtt.publish(topic, event, qos=1)
+        except MqttError as exc:
+            self.stats.errors["driver_event"] += 1
+            logger.warning("vehicle %s: %s not sent: %s", self.vehicle_id, answer, exc)
+
     async def _drive_policy(self, t: float) -> None:
         for view in self.display.state().views:
             rid = view.reservation_id
             alert = view.alert
             self.stats.alerted(rid)
-            if not view.answers:
+            if not view.answers and alert.kind == "pickup":
                 continue
             decision = self._decisions.get(rid)
             if decision is None:
@@ -332,12 +369,13 @@ class SimVehicle:
                         await self._answer(rid, A.BOARDED)
                     elif t - decision.at_stop_since >= self.policy.no_show_wait_s:
                         await self._answer(rid, A.NO_SHOW)
-            else:
-                if A.ACKNOWLEDGED in view.answers and t >= decision.ack_at:
-                    await self._answer(rid, A.ACKNOWLEDGED)
-                if A.ALIGHTED in view.answers and self._stopped_at(alert.stop_id):
-                    self.curb.leave(rid)
+            elif self._dropoff_open(rid, alert.status) and self._stopped_at(alert.stop_id):
+                decision.dropped_off = True
+                self.curb.leave(rid)
+                if A.ALIGHTED in view.answers:
                     await self._answer(rid, A.ALIGHTED)
+                else:
+                    await self._send_directly(rid, A.ALIGHTED)
         if len(self._decisions) > 512:
             live = {v.reservation_id for v in self.display.state().views}
             self._decisions = {k: v for k, v in self._decisions.items() if k in live}
