@@ -28,7 +28,7 @@ from rider_api.api.deps import StateDep, hash_token
 from rider_api.api.routes import ops, reservations, riders
 from rider_api.changes import Changes
 from rider_api.console.queries import alerts_pending_acknowledgement
-from rider_api.db import make_async_engine, session_factory
+from rider_api.db import WriteGate, make_async_engine, session_factory
 from rider_api.devices import DeviceBoard
 from rider_api.dispatcher import Dispatcher
 from rider_api.metrics import Metrics
@@ -71,6 +71,7 @@ async def build_state(settings: ApiSettings) -> AppState:
         notifier=ReservationNotifier(),
         devices=DeviceBoard(topics),
         metrics=Metrics(),
+        write_gate=WriteGate(engine),
         operator_token_hashes=frozenset(
             hash_token(t.get_secret_value()) for t in settings.operator_tokens
         ),
@@ -108,7 +109,9 @@ async def running(settings: ApiSettings) -> AsyncIterator[AppState]:
             state.mqtt = mqtt
             mqtt.on_connection_change(lambda up: state.metrics.broker_connected.set(1 if up else 0))
             await _subscribe_all(state, mqtt, dispatcher)
-            state.relay = await stack.enter_async_context(OutboxRelay(state.sessions, mqtt))
+            state.relay = await stack.enter_async_context(
+                OutboxRelay(state.sessions, mqtt, write_gate=state.write_gate)
+            )
         yield state
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,7 +11,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-__all__ = ["async_url", "make_async_engine", "make_sync_engine", "session_scope", "sync_url"]
+__all__ = [
+    "WriteGate",
+    "async_url",
+    "make_async_engine",
+    "make_sync_engine",
+    "session_scope",
+    "sync_url",
+]
 
 
 def sync_url(url: str) -> str:
@@ -74,3 +82,24 @@ async def session_scope(
     """One short transaction: commit on success, roll back on error."""
     async with factory() as session, session.begin():
         yield session
+
+
+class WriteGate:
+    """Lets one write transaction at a time into SQLite, waiting in the event loop.
+
+    SQLite has one writer. Without this, a second writer waits in SQLite's busy
+    handler, which sleeps in steps of up to 100 ms (hundreds of ms of tail latency),
+    and a deferred transaction that reads before it writes can fail outright with
+    "database is locked". PostgreSQL needs no gate.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+
+    @asynccontextmanager
+    async def __call__(self) -> AsyncIterator[None]:
+        if self._lock is None:
+            yield
+            return
+        async with self._lock:
+            yield

@@ -24,6 +24,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from broker_config.errors import MqttError, PublishRefusedError
 from broker_config.messages import Message, encode, utcnow
 from broker_config.session import MqttSession
+from rider_api.db import WriteGate
 from rider_api.models import OutboxMessage
 
 __all__ = ["OutboxRelay", "enqueue"]
@@ -79,11 +80,13 @@ class OutboxRelay:
         *,
         batch_size: int = 500,
         retention: timedelta = timedelta(days=1),
+        write_gate: WriteGate | None = None,
     ) -> None:
         self._sessions = sessions
         self._mqtt = mqtt
         self._batch_size = batch_size
         self._retention = retention
+        self._gate = write_gate
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.published = 0
@@ -106,6 +109,9 @@ class OutboxRelay:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+
+    def _write(self) -> contextlib.AbstractAsyncContextManager[None]:
+        return self._gate() if self._gate is not None else contextlib.nullcontext()
 
     async def backlog(self) -> int:
         async with self._sessions() as session:
@@ -159,7 +165,7 @@ class OutboxRelay:
                 groups[key].append(row)
             sent_ids: list[int] = []
             await asyncio.gather(*(self._publish_group(g, sent_ids) for g in groups.values()))
-            async with self._sessions() as session, session.begin():
+            async with self._write(), self._sessions() as session, session.begin():
                 await session.exec(
                     update(OutboxMessage)
                     .where(col(OutboxMessage.id).in_(sent_ids))
@@ -195,7 +201,7 @@ class OutboxRelay:
 
     async def _prune(self) -> None:
         cutoff = utcnow() - self._retention
-        async with self._sessions() as session, session.begin():
+        async with self._write(), self._sessions() as session, session.begin():
             await session.exec(
                 delete(OutboxMessage).where(
                     col(OutboxMessage.sent_at).is_not(None), col(OutboxMessage.sent_at) < cutoff

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
@@ -14,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from broker_config.session import MqttSession
 from broker_config.topics import Topics
 from rider_api.changes import Changes, ChangeSet
+from rider_api.db import WriteGate
 from rider_api.devices import DeviceBoard
 from rider_api.metrics import Metrics
 from rider_api.network.view import NetworkView
@@ -48,14 +48,16 @@ class AppState:
     mqtt: MqttSession | None = None
     relay: OutboxRelay | None = None
     dispatcher: Dispatcher | None = None
-    stop_riders: dict[str, uuid.UUID] = field(default_factory=dict)
+    write_gate: WriteGate | None = None
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
         """One short transaction; after commit, wake the relay and tell live listeners."""
         changes = ChangeSet()
+        gate = self.write_gate or WriteGate(self.engine)
+        self.write_gate = gate
         async with self.sessions() as session:
-            async with session.begin():
+            async with gate(), session.begin():
                 yield UnitOfWork(session, changes)
             if changes.outbox and self.relay is not None:
                 self.relay.wake()

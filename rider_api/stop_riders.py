@@ -40,15 +40,15 @@ async def stop_rider(state: AppState, stop_id: str, lang: str) -> Rider:
         kind="stop",
         token_hash=hash_token("stop-" + secrets.token_urlsafe(32)),
     )
-    async with state.sessions() as session, session.begin():
-        session.add(rider)
+    async with state.unit_of_work() as uow:
+        uow.session.add(rider)
     return rider
 
 
 async def _first_time(state: AppState, event_id: uuid.UUID) -> bool:
     try:
-        async with state.sessions() as session, session.begin():
-            session.add(ProcessedEvent(id=event_id))
+        async with state.unit_of_work() as uow:
+            uow.session.add(ProcessedEvent(id=event_id))
     except IntegrityError:
         return False
     return True

@@ -20,8 +20,8 @@ async def create_rider(body: RiderCreate, state: StateDep) -> RiderCreated:
     rider = Rider(
         display_name=body.display_name, language=body.language, token_hash=hash_token(token)
     )
-    async with state.sessions() as session, session.begin():
-        session.add(rider)
+    async with state.unit_of_work() as uow:
+        uow.session.add(rider)
     return RiderCreated(
         rider_id=rider.id, token=token, display_name=rider.display_name, language=body.language
     )
