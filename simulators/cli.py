@@ -88,6 +88,13 @@ def _add_city_options(parser: argparse.ArgumentParser) -> None:
     add("--cannot-stop", type=float, default=0.02, help="share of pick-ups refused (bus full)")
     add("--no-show", type=float, default=0.02, help="share of riders who do not come")
     add("--duration", type=float, help="stop by itself after this many real seconds")
+    add(
+        "--rider-poll",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="real seconds between a rider's status checks (default 1)",
+    )
     add("--seed", type=int, default=1, help="random seed")
     add("-v", "--verbose", action="store_true", help="log at INFO to stderr too")
 
@@ -172,6 +179,7 @@ def city_config(args: argparse.Namespace, network: SimNetwork) -> CityConfig:
         delay=DelayModel(initial_s=args.delay, jitter_s=args.jitter, max_early_s=30),
         policy=DriverPolicy(cannot_stop_p=args.cannot_stop),
         seed=args.seed,
+        rider_poll_s=args.rider_poll,
     )
 
 

@@ -56,7 +56,7 @@ async def test_demo_starts_serves_completes_a_ride_and_stops_cleanly(tmp_path: P
         "--vehicles",
         "10",
         "--riders-per-hour",
-        "400",
+        "120",
         "--state-dir",
         str(tmp_path / "state"),
         cwd=tmp_path,
@@ -75,7 +75,7 @@ async def test_demo_starts_serves_completes_a_ride_and_stops_cleanly(tmp_path: P
         assert base == f"http://127.0.0.1:{port}"
         assert _alive(mosquitto_pid)
         drain = asyncio.create_task(_drain(proc.stdout, seen))
-        async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
             for path in ("/healthz", "/", "/ops"):
                 r = await client.get(path, headers={"Authorization": f"Bearer {token}"})
                 assert r.status_code == 200, (path, r.status_code, r.text[:300])
