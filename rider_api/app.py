@@ -8,6 +8,7 @@ several API instances split them).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib
 import logging
@@ -16,7 +17,6 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse, Response
-from sqlmodel import SQLModel
 
 from broker_config.messages import ReservationStatus
 from broker_config.registry import Credentials
@@ -32,6 +32,7 @@ from rider_api.db import WriteGate, make_async_engine, session_factory
 from rider_api.devices import DeviceBoard
 from rider_api.dispatcher import Dispatcher
 from rider_api.metrics import Metrics
+from rider_api.migrate import upgrade as upgrade_schema
 from rider_api.network.view import NetworkView
 from rider_api.notifier import ReservationNotifier
 from rider_api.outbox import OutboxRelay
@@ -54,9 +55,9 @@ def _mqtt_endpoint(settings: ApiSettings) -> BrokerEndpoint:
 
 async def build_state(settings: ApiSettings) -> AppState:
     settings.state_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_async_engine(settings.resolved_database_url())
-    async with engine.begin() as conn:
-        await conn.run_sync(SQLModel.metadata.create_all)
+    url = settings.resolved_database_url()
+    await asyncio.to_thread(upgrade_schema, url)
+    engine = make_async_engine(url)
     sessions = session_factory(engine)
     async with sessions() as session:
         network = await NetworkView.load(session)

@@ -32,7 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     imp.add_argument("feed", type=Path, help="GTFS .zip file or folder")
     imp.add_argument("--database-url", default=None, help="override BUSHAIL_API_DATABASE_URL")
-    sub.add_parser("init-db", help="create the database tables if they do not exist")
+    sub.add_parser("init-db", help="create or migrate the database tables (Alembic upgrade)")
     return parser
 
 
@@ -75,14 +75,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _init_db(url: str) -> None:
-    from sqlmodel import SQLModel
+    from rider_api.migrate import upgrade
 
-    from rider_api import models  # noqa: F401 - registers the tables
-    from rider_api.db import make_sync_engine
-
-    engine = make_sync_engine(url)
-    SQLModel.metadata.create_all(engine)
-    engine.dispose()
+    upgrade(url)
 
 
 if __name__ == "__main__":

@@ -54,6 +54,8 @@ class Route(SQLModel, table=True):
     agency_id: str | None = None
     #: What riders say and see: "307", "紅30".
     short_name: str
+    #: The short name in English where it differs ("Red 30" for 紅30).
+    short_name_en: str | None = None
     long_name_zh: str
     long_name_en: str
     route_type: int = 3

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,12 +13,12 @@ import httpx
 import pytest
 import uvicorn
 from pydantic import SecretStr
-from sqlmodel import SQLModel
 
 from broker_config.broker import ManagedBroker, free_port
 from rider_api import models
 from rider_api.app import create_app
 from rider_api.db import make_sync_engine
+from rider_api.migrate import upgrade
 from rider_api.settings import ApiSettings
 from rider_api.state import AppState
 
@@ -36,8 +36,8 @@ COORDS = {
 
 def seed_network(url: str) -> None:
     """A tiny two-direction route over the test broker's stops S1..S4."""
+    upgrade(url)
     engine = make_sync_engine(url)
-    SQLModel.metadata.create_all(engine)
     from sqlmodel import Session
 
     with Session(engine) as s:
@@ -213,3 +213,32 @@ async def make_api(
 @pytest.fixture
 async def api(make_api: ApiFactory) -> ApiServer:
     return await make_api()
+
+
+@pytest.fixture
+def fresh_postgres_url(postgres_url: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database on the test server, dropped afterwards."""
+    import uuid
+
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    name = f"bushail_test_{uuid.uuid4().hex[:10]}"
+    admin = make_url(postgres_url).set(drivername="postgresql")
+    dsn = admin.render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield admin.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def any_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """SQLite always; PostgreSQL too where BUSHAIL_TEST_POSTGRES_URL is set."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'api.db'}"
+    url: str = request.getfixturevalue("fresh_postgres_url")
+    return url

@@ -10,6 +10,8 @@ import time
 import uuid
 from typing import Any
 
+import pytest
+
 from broker_config.messages import (
     DriverAlert,
     DriverEvent,
@@ -381,3 +383,9 @@ async def test_cancel_in_every_non_final_state_clears_stop_and_vehicle(
     await fresh.subscribe(topics.stop_announce("S3"), probe)
     await fresh.publish(topics.stop_announce("S3"), b"marker", qos=1)
     assert (await probe.get()).payload == b"marker"
+
+
+@pytest.fixture
+def database_url(any_database_url: str) -> str:
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return any_database_url

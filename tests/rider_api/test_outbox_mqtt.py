@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 
 from broker_config.messages import StopCall, decode
 from broker_config.topics import TopicKind, Topics
@@ -150,3 +151,9 @@ async def test_api_keeps_working_while_broker_is_down_and_catches_up(
     assert json.loads(msg.payload)["reservation_id"] == res["id"]
     assert uuid.UUID(res["id"])
     assert isinstance(api.client, httpx.AsyncClient)
+
+
+@pytest.fixture
+def database_url(any_database_url: str) -> str:
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return any_database_url

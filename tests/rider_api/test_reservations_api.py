@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 from tests.rider_api.conftest import OPERATOR_TOKEN, ApiServer
 
 BOOK = {"stop_id": "S2", "route_id": "R1", "direction_id": 0}
@@ -182,3 +184,9 @@ async def test_healthz_and_metrics(api: ApiServer) -> None:
     m = await api.client.get("/metrics")
     assert "bushail_outbox_backlog" in m.text
     assert "bushail_broker_connected 1.0" in m.text
+
+
+@pytest.fixture
+def database_url(any_database_url: str) -> str:
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return any_database_url

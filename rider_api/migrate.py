@@ -1,0 +1,58 @@
+"""Bring a database to the newest schema with Alembic (run by the app at start)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+from sqlmodel import SQLModel
+
+from rider_api import models  # noqa: F401 - registers every table
+from rider_api.db import make_sync_engine, sync_url
+
+__all__ = ["SchemaDriftError", "alembic_config", "upgrade"]
+
+logger = logging.getLogger(__name__)
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+class SchemaDriftError(RuntimeError):
+    """The database has tables but no migration history, and they differ from the models."""
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["url"] = sync_url(url)
+    return cfg
+
+
+def upgrade(url: str) -> None:
+    """Migrate to head; a schema made by ``create_all`` that matches the models is adopted."""
+    cfg = alembic_config(url)
+    engine = make_sync_engine(url)
+    try:
+        with engine.connect() as conn:
+            insp = inspect(conn)
+            versioned = insp.has_table("alembic_version")
+            populated = insp.has_table("reservation")
+            diff = []
+            if populated and not versioned:
+                diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+    finally:
+        engine.dispose()
+    if populated and not versioned:
+        if diff:
+            raise SchemaDriftError(
+                f"the database has tables without migration history that differ from the "
+                f"models ({len(diff)} differences, first: {diff[0]!r}); migrate it by hand"
+            )
+        logger.info("adopting an existing schema that matches the models")
+        command.stamp(cfg, "head")
+        return
+    command.upgrade(cfg, "head")
