@@ -214,6 +214,20 @@ class MirroredDispatcher(Dispatcher):
         self._store(res)
 
 
+def _check_indexes(dispatcher: Dispatcher) -> None:
+    """The per-vehicle and per-route indexes still describe ``tracked`` exactly."""
+    by_vehicle: dict[str, set[uuid.UUID]] = collections.defaultdict(set)
+    by_route: dict[tuple[str, int], set[uuid.UUID]] = collections.defaultdict(set)
+    for t in dispatcher.tracked.values():
+        if t.vehicle_id is not None:
+            by_vehicle[t.vehicle_id].add(t.id)
+        by_route[(t.route_id, t.direction_id)].add(t.id)
+    if {k: set(v) for k, v in dispatcher._by_vehicle.items()} != by_vehicle or {
+        k: set(v) for k, v in dispatcher._by_route.items()
+    } != by_route:
+        raise RuntimeError("dispatcher indexes out of step with tracked reservations")
+
+
 async def throughput(count: int, workdir: Path) -> None:
     net = synthetic_network()
     topics = Topics()
@@ -245,6 +259,7 @@ async def throughput(count: int, workdir: Path) -> None:
         await dispatcher.on_position(msg)
     elapsed = time.perf_counter() - started
     await engine.dispose()
+    _check_indexes(dispatcher)
     acted = sum(dispatcher.actions.values())
     by_kind = ", ".join(f"{k}={n}" for k, n in sorted(dispatcher.actions.items()))
     print(

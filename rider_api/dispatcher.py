@@ -15,6 +15,7 @@ import time
 import uuid
 import zoneinfo
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -44,6 +45,7 @@ __all__ = ["Dispatcher"]
 logger = logging.getLogger(__name__)
 S = ReservationStatus
 ETA_MARKS = (300, 180, 60)
+K = TypeVar("K", str, tuple[str, int])
 
 
 @dataclass(slots=True)
@@ -90,12 +92,25 @@ def _eta_changed(old: int | None, new: int | None, threshold: int) -> bool:
     return any(new <= mark < old for mark in ETA_MARKS)
 
 
+def _discard(index: dict[K, dict[uuid.UUID, None]], key: K, reservation_id: uuid.UUID) -> None:
+    bucket = index.get(key)
+    if bucket is not None:
+        bucket.pop(reservation_id, None)
+        if not bucket:
+            del index[key]
+
+
 class Dispatcher:
     def __init__(self, state: AppState) -> None:
         self.state = state
         self.network: NetworkView = state.network
         self.fleet = FleetView(state.network)
+        #: Every active reservation; read it, change it only through ``sync``.
         self.tracked: dict[uuid.UUID, Tracked] = {}
+        # Indexes of ``tracked`` so that a position only looks at what concerns it
+        # (dicts as insertion-ordered sets, for a stable order of work).
+        self._by_vehicle: dict[str, dict[uuid.UUID, None]] = {}
+        self._by_route: dict[tuple[str, int], dict[uuid.UUID, None]] = {}
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._last_departure: dict[tuple[str, int, str, dt.date], int | None] = {}
@@ -122,18 +137,36 @@ class Dispatcher:
                     )
                 )
             ).all()
-        self.tracked = {r.id: Tracked.of(r) for r in rows}
+        self.tracked, self._by_vehicle, self._by_route = {}, {}, {}
+        for r in rows:
+            self._put(Tracked.of(r))
 
     def sync(self, changes: ChangeSet) -> None:
         """Keep the in-memory index in step with committed changes."""
         for res in changes.touched.values():
             if res.status in ACTIVE_STATUSES:
                 tracked = self.tracked.get(res.id)
-                excluded = tracked.excluded if tracked else set()
-                self.tracked[res.id] = Tracked.of(res)
-                self.tracked[res.id].excluded = excluded
+                fresh = Tracked.of(res)
+                fresh.excluded = tracked.excluded if tracked else set()
+                self._put(fresh)
             else:
-                self.tracked.pop(res.id, None)
+                self._drop(res.id)
+
+    def _put(self, tracked: Tracked) -> None:
+        self._drop(tracked.id)
+        self.tracked[tracked.id] = tracked
+        if tracked.vehicle_id is not None:
+            self._by_vehicle.setdefault(tracked.vehicle_id, {})[tracked.id] = None
+        key = (tracked.route_id, tracked.direction_id)
+        self._by_route.setdefault(key, {})[tracked.id] = None
+
+    def _drop(self, reservation_id: uuid.UUID) -> None:
+        old = self.tracked.pop(reservation_id, None)
+        if old is None:
+            return
+        if old.vehicle_id is not None:
+            _discard(self._by_vehicle, old.vehicle_id, reservation_id)
+        _discard(self._by_route, (old.route_id, old.direction_id), reservation_id)
 
     # -- assignment ---------------------------------------------------------------------
     async def try_assign(self, session: AsyncSession, res: Reservation, changes: ChangeSet) -> bool:
@@ -206,19 +239,24 @@ class Dispatcher:
         direction = self.network.direction(*vehicle.route_key)
         if direction is None or vehicle.index is None:
             return
-        for tracked in self.tracked.values():
-            if tracked.vehicle_id == vehicle.vehicle_id:
-                action = self._action_for_assigned(tracked, vehicle, direction.positions)
-                if action:
-                    work.append((tracked.id, action))
-            elif (
-                tracked.status in (S.PENDING, S.MISSED)
-                and (tracked.route_id, tracked.direction_id) == vehicle.route_key
-                and vehicle.vehicle_id not in tracked.excluded
+        vehicle_id = vehicle.vehicle_id
+        # Its own reservations (on whatever route they were booked), then the waiting
+        # ones of the route and direction it drives.
+        for reservation_id in self._by_vehicle.get(vehicle_id, ()):
+            tracked = self.tracked[reservation_id]
+            action = self._action_for_assigned(tracked, vehicle, direction.positions)
+            if action:
+                work.append((reservation_id, action))
+        for reservation_id in self._by_route.get(vehicle.route_key, ()):
+            tracked = self.tracked[reservation_id]
+            if (
+                tracked.vehicle_id != vehicle_id
+                and tracked.status in (S.PENDING, S.MISSED)
+                and vehicle_id not in tracked.excluded
             ):
                 stop_index = direction.positions.get(tracked.stop_id)
                 if stop_index is not None and not has_passed(vehicle, stop_index):
-                    work.append((tracked.id, "assign"))
+                    work.append((reservation_id, "assign"))
         for reservation_id, action in work:
             await self._act(reservation_id, action, vehicle)
 
@@ -321,7 +359,10 @@ class Dispatcher:
             )
         )
         self.state.metrics.incidents.labels(kind="missed").inc()
-        tracked = self.tracked.setdefault(res.id, Tracked.of(res))
+        tracked = self.tracked.get(res.id)
+        if tracked is None:
+            tracked = Tracked.of(res)
+            self._put(tracked)
         if vehicle_id:
             tracked.excluded.add(vehicle_id)
         await self.try_assign(session, res, changes)
