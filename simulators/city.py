@@ -53,6 +53,10 @@ class CityConfig:
     riders_per_hour: float = 60.0
     #: Share of riders booking a stop a running bus is about to reach.
     targeted_share: float = 0.9
+    #: When no running bus has a stop ahead: book anywhere (True) or skip the rider.
+    untargeted_fallback: bool = True
+    #: Real seconds before the first rider, so every bus has reported its position.
+    warmup_s: float = 2.0
     no_show_p: float = 0.0
     position_interval_s: float = 10.0
     motion: MotionSettings = field(default_factory=MotionSettings)
@@ -183,6 +187,7 @@ class City:
 
     async def _rider_source(self) -> None:
         rate = self.config.riders_per_hour / 3600.0
+        await asyncio.sleep(self.config.warmup_s)
         while True:
             request = self.next_request()
             if request is not None:
@@ -217,7 +222,7 @@ class City:
                     shows,
                 )
         trips = self.network.trips_on(self.config.date)
-        if not trips:
+        if not trips or not self.config.untargeted_fallback:
             return None
         trip = rng.choice(trips)
         board = rng.randrange(0, len(trip.stop_times) - 1)

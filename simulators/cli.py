@@ -275,6 +275,9 @@ async def run_load(args: argparse.Namespace) -> int:
     network = await asyncio.to_thread(load_network, args.feed)
     config = city_config(args, network)
     config.riders_per_hour = args.rate * 3600 * args.speed
+    # Measure the platform, not the timetable: book only ahead of a running bus.
+    config.targeted_share = 1.0
+    config.untargeted_fallback = False
     credentials = Credentials(args.broker_state / "credentials.json")
 
     def endpoint_for(login: str) -> BrokerEndpoint:

@@ -185,11 +185,14 @@ class SimVehicle:
         self._decisions: dict[uuid.UUID, _Decision] = {}
         self._hold_since: tuple[int, float] | None = None
         self._task: asyncio.Task[None] | None = None
+        self._watch: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
 
     async def __aenter__(self) -> Self:
         await self.outbox.__aenter__()
         await self.display.__aenter__()
         self._task = asyncio.create_task(self._drive(), name=f"sim-bus-{self.vehicle_id}")
+        self._watch = asyncio.create_task(self._watch_alerts(), name=f"sim-eyes-{self.vehicle_id}")
         return self
 
     async def __aexit__(
@@ -198,10 +201,11 @@ class SimVehicle:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._watch):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.display.__aexit__(exc_type, exc, tb)
         await self.outbox.__aexit__(exc_type, exc, tb)
 
@@ -212,6 +216,9 @@ class SimVehicle:
     # -- driving ------------------------------------------------------------------------
     async def _drive(self) -> None:
         tick = min(1.0, max(0.05, self.clock.real_s(2.0)))
+        # Positions are QoS 0: one sent before the first connection would be lost.
+        with contextlib.suppress(TimeoutError, MqttError):
+            await self.display.runtime.mqtt.wait_connected(30)
         for n, trip in enumerate(self.block):
             plan = TripPlan(trip, self.network, self.motion, self.delay, self.rng)
             journey = Journey(plan)
@@ -248,9 +255,20 @@ class SimVehicle:
                     await self._drive_policy(t)
                 except Exception:
                     logger.exception("vehicle %s: driver policy failed", self.vehicle_id)
-                await asyncio.sleep(tick)
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), tick)
         self.journey = None
         self.fix = None
+
+    async def _watch_alerts(self) -> None:
+        """The driver's eyes: note each alert as it lands and wake the driver."""
+        seen = -1
+        while True:
+            seen = await self.display.changes.wait(seen)
+            for view in self.display.state().views:
+                self.stats.alerted(view.reservation_id)
+            self._wake.set()
 
     async def _publish(self, trip: SimTrip, fix: Fix, t: float) -> None:
         position = VehiclePosition(

@@ -93,7 +93,15 @@ class CityStats:
     def report(self) -> dict[str, Any]:
         """The JSON report of ``bushail-sim load``."""
         elapsed = max(1e-9, time.monotonic() - self.started)
-        lost_alerts = len([rid for rid in self.assigned if rid not in self.alerted_at])
+        # Bookings of the last seconds may still have their alert on the way.
+        settled = time.monotonic() - 5.0
+        lost_alerts = len(
+            [
+                rid
+                for rid in self.assigned
+                if rid not in self.alerted_at and self.booked_at.get(rid, 0.0) < settled
+            ]
+        )
         return {
             "elapsed_s": round(elapsed, 3),
             "bookings_sent": self.bookings_sent,
