@@ -266,6 +266,14 @@ class Dispatcher:
         index = vehicle.index
         assert index is not None  # noqa: S101 - checked by evaluate
         status = vehicle.status
+        if vehicle.route_key != (tracked.route_id, tracked.direction_id):
+            # Another route's or direction's stop order says nothing about this stop (a
+            # bus that turned at its terminus would "arrive" at the opposite kerb).
+            if tracked.status in PICKUP_STATUSES:
+                return "off_route"
+            if tracked.status in (S.RIDING, S.ALIGHTING):
+                return "trip_over"
+            return None
         if tracked.status in PICKUP_STATUSES:
             stop_index = positions.get(tracked.stop_id)
             if stop_index is None:
@@ -326,6 +334,22 @@ class Dispatcher:
                         c,
                         "left",
                         f"bus {vehicle.vehicle_id} left the stop without a boarding",
+                    )
+                elif action == "off_route":
+                    await self._miss(
+                        s,
+                        res,
+                        c,
+                        "left",
+                        f"bus {vehicle.vehicle_id} now runs another route or direction",
+                    )
+                elif action == "trip_over":
+                    await changes.apply(
+                        s,
+                        res,
+                        Trigger.ALIGHT,
+                        f"bus {vehicle.vehicle_id} finished the trip",
+                        c,
                     )
                 elif action == "approach_destination":
                     await changes.apply(
