@@ -66,7 +66,12 @@ def _add_city_options(parser: argparse.ArgumentParser) -> None:
     add("--feed", type=Path, default=DEMO_FEED, help="GTFS zip or folder (default: Taipei demo)")
     add("--date", type=_date, help="service date to simulate (default: today in the feed's zone)")
     add("--start", type=_clock, metavar="HH:MM", help="simulated start time (default: now)")
-    add("--speed", type=float, default=1.0, help="simulated seconds per real second")
+    add(
+        "--speed",
+        type=float,
+        default=1.0,
+        help="simulated seconds per real second (demo default 10, load default 1)",
+    )
     add("--vehicles", type=int, default=12, help="buses in the fleet (default 12)")
     add("--vehicle-prefix", default="SIM-", help="vehicle ids are PREFIX001 ... (default SIM-)")
     add(
@@ -114,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Ctrl-C stops everything. 啟動 broker、API 與模擬城市；Ctrl-C 結束。",
     )
     _add_city_options(demo)
+    demo.set_defaults(speed=10.0)
     demo.add_argument("--port", type=int, default=8000, help="API port (default 8000)")
     demo.add_argument(
         "--state-dir", type=Path, default=Path("state/demo"), help="default state/demo"
