@@ -11,6 +11,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from rider_api import sqlite_inline
+
 __all__ = [
     "WriteGate",
     "async_url",
@@ -65,7 +67,10 @@ def make_async_engine(url: str) -> AsyncEngine:
             async_url(url), pool_pre_ping=True, pool_size=20, max_overflow=40
         )
     else:
-        engine = create_async_engine(async_url(url), pool_pre_ping=True)
+        database = make_url(url).database or ":memory:"
+        engine = create_async_engine(
+            async_url(url), pool_pre_ping=True, async_creator=sqlite_inline.connect(database)
+        )
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine

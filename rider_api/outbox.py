@@ -123,6 +123,9 @@ class OutboxRelay:
     async def _run(self) -> None:
         last_prune = utcnow()
         while True:
+            # Clear before reading: a commit that wakes us while we publish must
+            # not be lost, or its messages would wait for the next commit.
+            self._wake.clear()
             try:
                 more, next_due = await self.relay_once()
             except asyncio.CancelledError:
@@ -135,7 +138,6 @@ class OutboxRelay:
             timeout = None
             if next_due is not None:
                 timeout = max(0.0, (next_due - utcnow()).total_seconds())
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
             if utcnow() - last_prune > timedelta(hours=1):
