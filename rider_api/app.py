@@ -91,6 +91,17 @@ async def _subscribe_all(state: AppState, mqtt: MqttSession, dispatcher: Dispatc
         await mqtt.subscribe(t.all_of(kind), state.devices.on_health, qos=0)
 
 
+async def _watch_network(state: AppState) -> None:
+    """Pick up ``bushail-api network import`` made by another process, without a restart."""
+    while True:
+        await asyncio.sleep(state.settings.network_check_s)
+        try:
+            if await state.refresh_network():
+                logger.info("network reloaded: %d stops", len(state.network.stops))
+        except Exception:
+            logger.exception("network reload failed; keeping the current network")
+
+
 @asynccontextmanager
 async def running(settings: ApiSettings) -> AsyncIterator[AppState]:
     """Everything the API runs, as one ``async with`` block (used by the lifespan)."""
@@ -113,6 +124,8 @@ async def running(settings: ApiSettings) -> AsyncIterator[AppState]:
             state.relay = await stack.enter_async_context(
                 OutboxRelay(state.sessions, mqtt, write_gate=state.write_gate)
             )
+        watcher = asyncio.create_task(_watch_network(state), name="network-watch")
+        stack.callback(watcher.cancel)
         yield state
 
 

@@ -127,6 +127,12 @@ class Dispatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
+    def set_network(self, network: NetworkView) -> None:
+        """Use a newly imported network from now on."""
+        self.network = network
+        self.fleet.network = network
+        self._last_departure.clear()
+
     async def load(self) -> None:
         self.fleet.network = self.network
         async with self.state.sessions() as session:

@@ -45,6 +45,8 @@ class ApiSettings(BaseSettings):
     ack_timeout_s: float = 45.0
     eta_refresh_threshold_s: int = 30
     service_timezone: str = "Asia/Taipei"
+    #: How often the API looks for a newly imported network (seconds).
+    network_check_s: float = 10.0
 
     def resolved_database_url(self) -> str:
         if self.database_url:

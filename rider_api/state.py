@@ -72,4 +72,13 @@ class AppState:
         self.network = network
         self.changes.network = network
         if self.dispatcher is not None:
-            self.dispatcher.network = network
+            self.dispatcher.set_network(network)
+
+    async def refresh_network(self) -> bool:
+        """Reload the network view if a new import reached the database; True if it did."""
+        async with self.sessions() as session:
+            if await NetworkView.current_version(session) == self.network.version:
+                return False
+            network = await NetworkView.load(session)
+        self.reload_network(network)
+        return True

@@ -19,6 +19,7 @@ from broker_config.messages import Localized
 from rider_api.models import (
     Agency,
     CalendarDate,
+    NetworkMeta,
     Route,
     RouteDirection,
     RouteStop,
@@ -110,6 +111,8 @@ class NetworkView:
     calendar_dates: dict[str, dict[dt.date, int]] = field(default_factory=dict)
     #: (route_id, direction_id) -> trip_ids
     trips_by_direction: dict[tuple[str, int], list[str]] = field(default_factory=dict)
+    #: Identifies the import this view was read from (changes with every import).
+    version: str = ""
 
     def direction(self, route_id: str, direction_id: int) -> DirectionInfo | None:
         return self.directions.get((route_id, direction_id))
@@ -147,9 +150,16 @@ class NetworkView:
                 last = trip.stops[i].departure_s
         return last
 
+    @staticmethod
+    async def current_version(session: AsyncSession) -> str:
+        """The version of the network now in the database (see ``version``)."""
+        rows = (await session.exec(select(NetworkMeta))).all()
+        return "|".join(f"{m.key}={m.value}" for m in sorted(rows, key=lambda m: m.key))
+
     @classmethod
     async def load(cls, session: AsyncSession) -> NetworkView:
         view = cls()
+        view.version = await cls.current_version(session)
         agency = (await session.exec(select(Agency))).first()
         if agency is not None:
             view.timezone = agency.timezone
