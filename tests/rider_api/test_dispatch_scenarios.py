@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -39,12 +39,19 @@ class Bus:
         self.topics = topics
         self.alerts = Inbox()
 
-    async def at(self, stop_id: str, status: VehicleStopStatus, *, ts: float | None = None) -> None:
+    async def at(
+        self,
+        stop_id: str,
+        status: VehicleStopStatus,
+        *,
+        ts: float | None = None,
+        direction_id: Literal[0, 1] = 0,
+    ) -> None:
         lat, lon = COORDS[stop_id]
         pos = VehiclePosition(
             route_id="R1",
-            direction_id=0,
-            trip_id="T0",
+            direction_id=direction_id,
+            trip_id=f"T{direction_id}",
             lat=lat,
             lon=lon,
             stop_id=stop_id,
@@ -236,6 +243,27 @@ async def test_missed_pickup_is_reassigned_with_reason(
     incidents = (await api.client.get("/v1/ops/incidents", headers=op)).json()
     assert incidents[0]["kind"] == "missed"
     assert incidents[0]["vehicle_id"] == "V1"
+
+
+async def test_bus_turning_to_the_other_direction_misses_and_is_replaced(
+    api: ApiServer, connect: ConnectFn, topics: Topics
+) -> None:
+    first, second = await make_bus(connect, topics, "V1"), await make_bus(connect, topics, "V2")
+    await first.at("S2", STATUS.STOPPED_AT)
+    await second.at("S1", STATUS.STOPPED_AT)
+    rider = await api.rider()
+    rid = await book(api, rider)
+    data = await wait_status(api, rider, rid, "assigned")
+    assert data["vehicle_id"] == "V1"
+    # V1 turns back before S3: on direction 1 it is at S2 again, the opposite kerb.
+    await first.at("S2", STATUS.STOPPED_AT, direction_id=1)
+    deadline = time.monotonic() + 5
+    while data["vehicle_id"] != "V2":
+        assert time.monotonic() < deadline, data
+        await asyncio.sleep(0.02)
+        data = (await api.client.get(f"/v1/reservations/{rid}", headers=rider["headers"])).json()
+    assert [h["status"] for h in data["history"]][-2:] == ["missed", "assigned"]
+    assert data["status"] != "arriving"
 
 
 async def test_cannot_stop_bus_full_reassigns(
