@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import json
 import math
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -176,5 +177,11 @@ async def main() -> None:
         )
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    # SIGTERM (e.g. a timeout) unwinds like Ctrl-C, so Mosquitto and the load stop too.
+    raise KeyboardInterrupt
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _interrupt)
     asyncio.run(main())
