@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import func
+from sqlalchemy import or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -19,9 +21,24 @@ from rider_api.problems import Problem
 from rider_api.schemas import HistoryItem, ReservationCreate, ReservationPublic
 from rider_api.state import AppState
 
-__all__ = ["cancel_reservation", "create_reservation", "get_owned", "to_public"]
+__all__ = [
+    "Booked",
+    "cancel_reservation",
+    "create_reservation",
+    "get_owned",
+    "public_of",
+    "to_public",
+]
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Booked:
+    """A booking's id, and its view when this call created it."""
+
+    id: uuid.UUID
+    public: ReservationPublic | None
 
 
 def _request_hash(body: ReservationCreate) -> str:
@@ -71,14 +88,20 @@ async def _check_limits(
     state: AppState, session: AsyncSession, rider: Rider, body: ReservationCreate
 ) -> None:
     settings = state.settings
-    active = (
+    since = utcnow() - timedelta(minutes=1)
+    # One query for both limits: the rider's active bookings and those of the last minute.
+    rows = (
         await session.exec(
             select(Reservation).where(
                 col(Reservation.rider_id) == rider.id,
-                col(Reservation.status).in_([s.value for s in ACTIVE_STATUSES]),
+                or_(
+                    col(Reservation.status).in_([s.value for s in ACTIVE_STATUSES]),
+                    col(Reservation.created_at) >= since,
+                ),
             )
         )
     ).all()
+    active = [r for r in rows if r.status in ACTIVE_STATUSES]
     for res in active:
         if res.stop_id == body.stop_id and res.route_id == body.route_id:
             raise Problem(
@@ -96,14 +119,7 @@ async def _check_limits(
             code="too-many-active-reservations",
             headers={"Retry-After": "60"},
         )
-    since = utcnow() - timedelta(minutes=1)
-    recent = (
-        await session.exec(
-            select(func.count()).where(
-                col(Reservation.rider_id) == rider.id, col(Reservation.created_at) >= since
-            )
-        )
-    ).one()
+    recent = sum(1 for r in rows if r.created_at >= since)
     if recent >= settings.max_bookings_per_minute_per_rider:
         raise Problem(
             429,
@@ -121,10 +137,12 @@ async def create_reservation(
     *,
     source: str = "app",
     cause: str = "booked by rider",
-) -> uuid.UUID:
-    """Store a new pending reservation (and its first StopCall); return its id.
+) -> Booked:
+    """Store a new pending reservation (and its first StopCall), assigned at once if a
+    bus is approaching.
 
-    A replayed ``Idempotency-Key`` with the same body returns the first reservation's id.
+    A replayed ``Idempotency-Key`` with the same body returns the first reservation's id
+    (``public`` is then None: read it back).
     """
     _validate_against_network(state, body)
     body_hash = _request_hash(body)
@@ -136,7 +154,7 @@ async def create_reservation(
                     state, session, rider, idempotency_key, body_hash
                 )
                 if existing is not None:
-                    return existing
+                    return Booked(existing, None)
             await _check_limits(state, session, rider, body)
             now = utcnow()
             res = Reservation(
@@ -155,6 +173,8 @@ async def create_reservation(
             )
             await state.changes.record_created(session, res, cause, uow.changes)
             if idempotency_key is not None:
+                # The record refers to the reservation: write that first.
+                await session.flush()
                 session.add(
                     IdempotencyRecord(
                         rider_id=rider.id,
@@ -163,10 +183,11 @@ async def create_reservation(
                         reservation_id=res.id,
                     )
                 )
-            await session.flush()
             if state.dispatcher is not None:
                 await state.dispatcher.try_assign(session, res, uow.changes)
-            return res.id
+            # Built from what this transaction wrote: no read-back after commit.
+            public = public_of(state, res, uow.changes.events.get(res.id, []))
+        return Booked(res.id, public)
     except IntegrityError:
         # A concurrent request with the same Idempotency-Key won the race.
         if idempotency_key is None:
@@ -175,7 +196,7 @@ async def create_reservation(
             replay = await _idempotent_replay(state, session, rider, idempotency_key, body_hash)
         if replay is None:
             raise
-        return replay
+        return Booked(replay, None)
 
 
 async def _idempotent_replay(
@@ -240,6 +261,13 @@ async def to_public(state: AppState, session: AsyncSession, res: Reservation) ->
             .order_by(col(ReservationEvent.id))
         )
     ).all()
+    return public_of(state, res, events)
+
+
+def public_of(
+    state: AppState, res: Reservation, events: Sequence[ReservationEvent]
+) -> ReservationPublic:
+    """The API view of a reservation and its history rows."""
     network = state.network
     stop = network.stops.get(res.stop_id)
     dest = network.stops.get(res.destination_stop_id) if res.destination_stop_id else None

@@ -46,6 +46,8 @@ class ChangeSet:
 
     reservations: set[uuid.UUID] = field(default_factory=set)
     touched: dict[uuid.UUID, Reservation] = field(default_factory=dict)
+    #: History rows written in this unit of work, per reservation.
+    events: dict[uuid.UUID, list[ReservationEvent]] = field(default_factory=dict)
     outbox: bool = False
     history: list[tuple[Reservation, ReservationStatus, ReservationStatus, str]] = field(
         default_factory=list
@@ -91,7 +93,9 @@ class Changes:
         if res.status.is_final or res.status in (S.BOARDED, S.RIDING):
             res.eta_s = None
         session.add(res)
-        session.add(ReservationEvent(reservation_id=res.id, status=res.status, at=now, cause=cause))
+        event = ReservationEvent(reservation_id=res.id, status=res.status, at=now, cause=cause)
+        session.add(event)
+        changes.events.setdefault(res.id, []).append(event)
         changes.history.append((res, prev_status, res.status, cause))
         logger.info(
             "reservation %s: %s -> %s (%s)",
@@ -114,11 +118,11 @@ class Changes:
     ) -> None:
         """The first history row and the first StopCall of a new reservation."""
         session.add(res)
-        session.add(
-            ReservationEvent(
-                reservation_id=res.id, status=res.status, at=res.created_at, cause=cause
-            )
+        event = ReservationEvent(
+            reservation_id=res.id, status=res.status, at=res.created_at, cause=cause
         )
+        session.add(event)
+        changes.events.setdefault(res.id, []).append(event)
         await self._emit(session, res, None, None, changes)
 
     # -- messages -----------------------------------------------------------------------
@@ -178,7 +182,11 @@ class Changes:
         *,
         final: bool,
     ) -> None:
-        await enqueue(session, topic, message, reservation_id=res.id, retain=True)
+        # A clear can only be waiting for this topic after an earlier message of the
+        # same reservation: the first message skips the check.
+        await enqueue(
+            session, topic, message, reservation_id=res.id, retain=True, supersede=message.seq > 1
+        )
         if final:
             # The ending is heard by devices online now, then cleared so that one
             # reconnecting later sees nothing stale.
@@ -189,6 +197,7 @@ class Changes:
                 reservation_id=res.id,
                 retain=True,
                 delay_s=FINAL_CLEAR_DELAY_S,
+                supersede=False,  # the message just written already superseded any clear
             )
         changes.outbox = True
 

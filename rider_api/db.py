@@ -64,13 +64,11 @@ def make_async_engine(url: str) -> AsyncEngine:
     if make_url(url).get_backend_name() == "postgresql":
         # A request may hold two connections (its session and a unit of work).
         engine = create_async_engine(
-            async_url(url), pool_pre_ping=True, pool_size=20, max_overflow=40
+            async_url(url), pool_size=20, max_overflow=40, pool_recycle=1800
         )
     else:
         database = make_url(url).database or ":memory:"
-        engine = create_async_engine(
-            async_url(url), pool_pre_ping=True, async_creator=sqlite_inline.connect(database)
-        )
+        engine = create_async_engine(async_url(url), async_creator=sqlite_inline.connect(database))
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine

@@ -41,22 +41,25 @@ async def enqueue(
     qos: int = 1,
     retain: bool = False,
     delay_s: float = 0.0,
+    supersede: bool = True,
 ) -> None:
     """Add a message to the outbox in the caller's transaction (None: clear a retained topic).
 
     A new message for a topic supersedes a delayed clear still waiting for that topic,
     so a call that goes on (pickup -> drop-off) is never wiped by an older clear.
+    ``supersede=False`` skips that check where no clear can be waiting (a first message).
     """
     now = utcnow()
-    await session.exec(
-        update(OutboxMessage)
-        .where(
-            col(OutboxMessage.topic) == topic,
-            col(OutboxMessage.sent_at).is_(None),
-            col(OutboxMessage.not_before) > now,
+    if supersede:
+        await session.exec(
+            update(OutboxMessage)
+            .where(
+                col(OutboxMessage.topic) == topic,
+                col(OutboxMessage.sent_at).is_(None),
+                col(OutboxMessage.not_before) > now,
+            )
+            .values(sent_at=now)
         )
-        .values(sent_at=now)
-    )
     session.add(
         OutboxMessage(
             reservation_id=reservation_id,
@@ -148,17 +151,18 @@ class OutboxRelay:
         """Publish one batch of due rows; return (more are due now, when the next is due)."""
         now = utcnow()
         async with self._sessions() as session:
-            rows = (
+            # One query for both the due rows and the next delayed one: delayed rows
+            # (the clearing of an ended call) are few and due within a second.
+            unsent = (
                 await session.exec(
                     select(OutboxMessage)
-                    .where(
-                        col(OutboxMessage.sent_at).is_(None),
-                        col(OutboxMessage.not_before) <= now,
-                    )
+                    .where(col(OutboxMessage.sent_at).is_(None))
                     .order_by(col(OutboxMessage.id))
                     .limit(self._batch_size)
                 )
             ).all()
+        rows = [r for r in unsent if r.not_before <= now]
+        later = [r.not_before for r in unsent if r.not_before > now]
         if rows:
             groups: dict[uuid.UUID | None, list[OutboxMessage]] = defaultdict(list)
             for row in rows:
@@ -176,17 +180,9 @@ class OutboxRelay:
             self.published += len(sent_ids)
             self.sent_event.set()
             self.sent_event = asyncio.Event()
-        if len(rows) >= self._batch_size:
-            return True, None
-        async with self._sessions() as session:
-            next_due = (
-                await session.exec(
-                    select(func.min(OutboxMessage.not_before)).where(
-                        col(OutboxMessage.sent_at).is_(None)
-                    )
-                )
-            ).one()
-        return False, next_due
+        if len(unsent) >= self._batch_size:
+            return bool(rows), min(later, default=None)
+        return False, min(later, default=None)
 
     async def _publish_group(self, rows: list[OutboxMessage], sent_ids: list[int]) -> None:
         for row in rows:

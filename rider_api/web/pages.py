@@ -309,7 +309,7 @@ async def book(
             destination_stop_id=destination or None,
             note=note.strip() or None,
         )
-        reservation_id = await create_reservation(state, rider, body, None, source="web")
+        reservation_id = (await create_reservation(state, rider, body, None, source="web")).id
     except Problem as problem:
         key = f"err_{problem.code}"
         field = "destination" if problem.code.startswith("destination") else "confirm"

@@ -41,9 +41,10 @@ async def book(
     """Book a pickup: the stop is told at once, the next bus's driver when one is assigned."""
     if idempotency_key is not None and not idempotency_key.strip():
         raise Problem(422, "Idempotency-Key must not be empty.", code="idempotency-key-empty")
-    reservation_id = await create_reservation(state, rider, body, idempotency_key)
-    res = await get_owned(session, rider, reservation_id)
-    return await to_public(state, session, res)
+    booked = await create_reservation(state, rider, body, idempotency_key)
+    if booked.public is not None:
+        return booked.public
+    return await to_public(state, session, await get_owned(session, rider, booked.id))
 
 
 @router.get("", response_model=list[ReservationPublic])
