@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -16,6 +17,7 @@ from rider_api.changes import Changes, ChangeSet
 from rider_api.db import WriteGate
 from rider_api.devices import DeviceBoard
 from rider_api.metrics import Metrics
+from rider_api.models import Rider
 from rider_api.network.view import NetworkView
 from rider_api.notifier import ReservationNotifier
 from rider_api.settings import ApiSettings
@@ -24,7 +26,30 @@ if TYPE_CHECKING:
     from rider_api.dispatcher import Dispatcher
     from rider_api.outbox import OutboxRelay
 
-__all__ = ["AppState", "UnitOfWork"]
+__all__ = ["AppState", "LruCache", "UnitOfWork"]
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class LruCache(Generic[K, V]):
+    """A bounded mapping that forgets the least recently used entry."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._data: OrderedDict[K, V] = OrderedDict()
+
+    def get(self, key: K) -> V | None:
+        value = self._data.get(key)
+        if value is not None:
+            self._data.move_to_end(key)
+        return value
+
+    def put(self, key: K, value: V) -> None:
+        self._data[key] = value
+        self._data.move_to_end(key)
+        while len(self._data) > self._size:
+            self._data.popitem(last=False)
 
 
 @dataclass
@@ -49,6 +74,8 @@ class AppState:
     relay: OutboxRelay | None = None
     dispatcher: Dispatcher | None = None
     write_gate: WriteGate | None = None
+    #: Riders by token hash (riders never change, so a hit needs no query).
+    riders: LruCache[str, Rider] = field(default_factory=lambda: LruCache(10_000))
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:

@@ -60,16 +60,23 @@ def bearer_token(request: Request) -> str | None:
     return cookie or None
 
 
-async def current_rider(request: Request, state: StateDep, session: SessionDep) -> Rider:
+async def current_rider(request: Request, state: StateDep) -> Rider:
     token = bearer_token(request)
     if token is None:
         raise _UNAUTHENTICATED
     digest = hash_token(token)
     if digest in state.operator_token_hashes:
         raise Problem(403, "Operator tokens cannot act as riders.", code="operator-not-rider")
-    rider = (await session.exec(select(Rider).where(col(Rider.token_hash) == digest))).first()
+    rider = state.riders.get(digest)
     if rider is None:
-        raise _UNAUTHENTICATED
+        # Its own short session: streaming endpoints must not hold one for their lifetime.
+        async with state.sessions() as session:
+            rider = (
+                await session.exec(select(Rider).where(col(Rider.token_hash) == digest))
+            ).first()
+        if rider is None:
+            raise _UNAUTHENTICATED
+        state.riders.put(digest, rider)
     return rider
 
 

@@ -33,9 +33,9 @@ _COOKIE_MAX_AGE = 400 * 24 * 3600  # the longest browsers keep a cookie
 RECENT_LIMIT = 5
 
 
-async def optional_rider(request: Request, state: StateDep, session: SessionDep) -> Rider | None:
+async def optional_rider(request: Request, state: StateDep) -> Rider | None:
     try:
-        return await current_rider(request, state, session)
+        return await current_rider(request, state)
     except Problem:
         return None
 
@@ -80,7 +80,7 @@ async def static(name: str) -> FileResponse:
 
 @router.get("/")
 async def home(request: Request, state: StateDep, session: SessionDep) -> Response:
-    rider = await optional_rider(request, state, session)
+    rider = await optional_rider(request, state)
     lang = page_lang(request, rider)
     if rider is None:
         return render(request, "start.html", lang, errors=[], name="")
@@ -159,7 +159,7 @@ async def switch_language(
     next_path: Annotated[str, Form(alias="next")] = "/",
 ) -> Response:
     lang: Lang = "en" if language == "en" else "zh-TW"
-    rider = await optional_rider(request, state, session)
+    rider = await optional_rider(request, state)
     if rider is not None:
         # The rider's language is also the one the stop speaks first.
         rider.language = lang
@@ -185,7 +185,7 @@ async def find(
     lat: Annotated[float | None, Query(ge=-90, le=90)] = None,
     lon: Annotated[float | None, Query(ge=-180, le=180)] = None,
 ) -> Response:
-    rider = await optional_rider(request, state, session)
+    rider = await optional_rider(request, state)
     if rider is None:
         return _to_start()
     lang = page_lang(request, rider)
@@ -235,7 +235,7 @@ async def _stop_page(
 async def stop_page(
     request: Request, state: StateDep, session: SessionDep, stop_id: str
 ) -> Response:
-    rider = await optional_rider(request, state, session)
+    rider = await optional_rider(request, state)
     if rider is None:
         return _to_start()
     return await _stop_page(request, state, session, page_lang(request, rider), stop_id, [])
@@ -270,7 +270,7 @@ async def review(
     stop: Annotated[str, Query(max_length=64)] = "",
     choice: Annotated[str | None, Query(max_length=80)] = None,
 ) -> Response:
-    rider = await optional_rider(request, state, session)
+    rider = await optional_rider(request, state)
     if rider is None:
         return _to_start()
     lang = page_lang(request, rider)
@@ -292,7 +292,7 @@ async def book(
     destination: Annotated[str, Form(max_length=64)] = "",
     note: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    rider = await optional_rider(request, state, session)
+    rider = await optional_rider(request, state)
     if rider is None:
         return _to_start()
     lang = page_lang(request, rider)
@@ -340,7 +340,7 @@ async def trip(
     booked: bool = False,
     cancelled: bool = False,
 ) -> Response:
-    rider = await optional_rider(request, state, session)
+    rider = await optional_rider(request, state)
     if rider is None:
         return _to_start()
     lang = page_lang(request, rider)
@@ -374,7 +374,7 @@ async def trip(
 async def cancel(
     request: Request, state: StateDep, session: SessionDep, reservation_id: uuid.UUID
 ) -> Response:
-    rider = await optional_rider(request, state, session)
+    rider = await optional_rider(request, state)
     if rider is None:
         return _to_start()
     lang = page_lang(request, rider)
@@ -396,7 +396,7 @@ async def voice(
     lon: Annotated[float | None, Query(ge=-180, le=180)] = None,
 ) -> Response:
     """The read-back of a spoken or typed request; booking needs the explicit yes (a POST)."""
-    rider = await optional_rider(request, state, session)
+    rider = await optional_rider(request, state)
     if rider is None:
         return _to_start()
     lang = page_lang(request, rider)

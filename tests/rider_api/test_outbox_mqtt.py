@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from typing import Any
@@ -157,3 +158,20 @@ async def test_api_keeps_working_while_broker_is_down_and_catches_up(
 def database_url(any_database_url: str) -> str:
     """Every test here runs on SQLite and on PostgreSQL."""
     return any_database_url
+
+
+async def test_many_open_event_streams_do_not_starve_other_requests(api: ApiServer) -> None:
+    """Each stream must not hold a database connection while it waits (the pool has 15)."""
+    rider = await api.rider()
+    res = await _book(api, rider)
+    url = f"/v1/reservations/{res['id']}/events"
+    async with contextlib.AsyncExitStack() as stack:
+        for _ in range(30):
+            stream = await stack.enter_async_context(
+                api.client.stream("GET", url, headers=rider["headers"])
+            )
+            assert stream.status_code == 200
+        r = await asyncio.wait_for(
+            api.client.get(f"/v1/reservations/{res['id']}", headers=rider["headers"]), 5
+        )
+        assert r.status_code == 200

@@ -89,14 +89,13 @@ async def cancel(
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def events(
-    reservation_id: uuid.UUID,
-    request: Request,
-    rider: CurrentRider,
-    state: StateDep,
-    session: SessionDep,
+    reservation_id: uuid.UUID, request: Request, rider: CurrentRider, state: StateDep
 ) -> StreamingResponse:
     """Server-Sent Events: the reservation now, then each time it changes, until it ends."""
-    await get_owned(session, rider, reservation_id)
+    # A short session of its own: a request-scoped one would stay checked out for the
+    # whole life of the stream, and a few dozen open streams would drain the pool.
+    async with state.sessions() as session:
+        await get_owned(session, rider, reservation_id)
 
     async def stream() -> AsyncIterator[str]:
         async with state.notifier.listen(reservation_id) as queue:
