@@ -12,6 +12,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 from broker_config.messages import DriverAlert, DriverEventType, ReservationStatus
 from driver_display.answers import available_answers, needs_acknowledgement
@@ -78,12 +79,23 @@ def ordered(alerts: Iterable[DriverAlert]) -> list[DriverAlert]:
     return sorted(alerts, key=order_key)
 
 
+AlertKind = Literal["pickup", "dropoff"]
+_KIND_OF_ANSWER: dict[DriverEventType, AlertKind] = {
+    DriverEventType.BOARDED: "pickup",
+    DriverEventType.NO_SHOW: "pickup",
+    DriverEventType.CANNOT_STOP: "pickup",
+    DriverEventType.ALIGHTED: "dropoff",
+}
+
+
 class AlertStore:
     """The current alert per reservation, with stale-``seq`` protection."""
 
     def __init__(self, tombstone_limit: int = TOMBSTONE_LIMIT) -> None:
         self._alerts: dict[uuid.UUID, DriverAlert] = {}
-        self._answered: dict[uuid.UUID, list[DriverEventType]] = {}
+        # Taps per reservation and alert kind: a pick-up's "boarded" must not close the
+        # same reservation's drop-off card.
+        self._answered: dict[tuple[uuid.UUID, AlertKind], list[DriverEventType]] = {}
         # Last seq of removed alerts: a late redelivery of an older copy stays out.
         self._tombstones: OrderedDict[uuid.UUID, int] = OrderedDict()
         self._tombstone_limit = tombstone_limit
@@ -95,7 +107,13 @@ class AlertStore:
         return self._alerts.get(reservation_id)
 
     def answered(self, reservation_id: uuid.UUID) -> tuple[DriverEventType, ...]:
-        return tuple(self._answered.get(reservation_id, ()))
+        alert = self._alerts.get(reservation_id)
+        kind: AlertKind = alert.kind if alert is not None else "pickup"
+        return tuple(self._answered.get((reservation_id, kind), ()))
+
+    def _forget_answers(self, reservation_id: uuid.UUID, *kinds: AlertKind) -> None:
+        for kind in kinds or ("pickup", "dropoff"):
+            self._answered.pop((reservation_id, kind), None)
 
     def needs_ack(self, reservation_id: uuid.UUID) -> bool:
         alert = self._alerts.get(reservation_id)
@@ -109,7 +127,7 @@ class AlertStore:
             if previous is None:
                 return None
             del self._alerts[reservation_id]
-            self._answered.pop(reservation_id, None)
+            self._forget_answers(reservation_id)
             self._remember(reservation_id, previous.seq)
             return AlertChange(ChangeKind.REMOVED, reservation_id, previous, None, before, False)
         last_seq = previous.seq if previous is not None else self._tombstones.get(reservation_id)
@@ -122,16 +140,27 @@ class AlertStore:
             and previous.status is not ReservationStatus.ASSIGNED
         ):
             # Assigned again (e.g. after a missed stop): earlier taps no longer apply.
-            self._answered.pop(reservation_id, None)
+            self._forget_answers(reservation_id, "pickup")
         self._alerts[reservation_id] = alert
         kind = ChangeKind.ADDED if previous is None else ChangeKind.UPDATED
         return AlertChange(
             kind, reservation_id, previous, alert, before, self.needs_ack(reservation_id)
         )
 
-    def record_answer(self, reservation_id: uuid.UUID, answer: DriverEventType) -> None:
-        """Remember a tap (also one replayed from the outbox at start)."""
-        answers = self._answered.setdefault(reservation_id, [])
+    def record_answer(
+        self, reservation_id: uuid.UUID, answer: DriverEventType, kind: AlertKind | None = None
+    ) -> None:
+        """Remember a tap (also one replayed from the outbox at start).
+
+        ``kind`` is the card it was made on; without it, the answer tells (alighted is a
+        drop-off's, boarded/no-show/can't-stop a pick-up's) or else the current card.
+        """
+        if kind is None:
+            kind = _KIND_OF_ANSWER.get(answer)
+        if kind is None:
+            alert = self._alerts.get(reservation_id)
+            kind = alert.kind if alert is not None else "pickup"
+        answers = self._answered.setdefault((reservation_id, kind), [])
         if answer not in answers:
             answers.append(answer)
 

@@ -30,12 +30,10 @@ from broker_config.device.speech import make_speaker
 from broker_config.errors import MqttError
 from broker_config.messages import (
     CannotStopReason,
-    DriverEvent,
     DriverEventType,
     ReservationStatus,
     VehiclePosition,
     VehicleStopStatus,
-    utcnow,
 )
 from broker_config.session import BrokerEndpoint
 from broker_config.topics import Owner, login_for
@@ -344,20 +342,6 @@ class SimVehicle:
         except AnswerError as exc:
             logger.debug("vehicle %s: %s not taken: %s", self.vehicle_id, answer, exc)
 
-    async def _send_directly(self, rid: uuid.UUID, answer: DriverEventType) -> None:
-        """Send a tap the display will not take, on the vehicle's own connection.
-
-        The display keeps taps per reservation, so after ``boarded`` it offers nothing on
-        the same reservation's drop-off card; the simulated driver still answers it.
-        """
-        event = DriverEvent(id=uuid.uuid4(), reservation_id=rid, type=answer, at=utcnow())
-        topic = self.display.topics.vehicle_events(self.vehicle_id)
-        try:
-            await self.display.runtime.mqtt.publish(topic, event, qos=1)
-        except MqttError as exc:
-            self.stats.errors["driver_event"] += 1
-            logger.warning("vehicle %s: %s not sent: %s", self.vehicle_id, answer, exc)
-
     async def _drive_policy(self, t: float) -> None:
         for view in self.display.state().views:
             rid = view.reservation_id
@@ -387,13 +371,14 @@ class SimVehicle:
                         await self._answer(rid, A.BOARDED)
                     elif t - decision.at_stop_since >= self.policy.no_show_wait_s:
                         await self._answer(rid, A.NO_SHOW)
-            elif self._dropoff_open(rid, alert.status) and self._stopped_at(alert.stop_id):
+            elif (
+                self._dropoff_open(rid, alert.status)
+                and self._stopped_at(alert.stop_id)
+                and A.ALIGHTED in view.answers
+            ):
                 decision.dropped_off = True
                 self.curb.leave(rid)
-                if A.ALIGHTED in view.answers:
-                    await self._answer(rid, A.ALIGHTED)
-                else:
-                    await self._send_directly(rid, A.ALIGHTED)
+                await self._answer(rid, A.ALIGHTED)
         if len(self._decisions) > 512:
             live = {v.reservation_id for v in self.display.state().views}
             self._decisions = {k: v for k, v in self._decisions.items() if k in live}

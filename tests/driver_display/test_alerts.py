@@ -97,6 +97,39 @@ def test_reassigned_alert_forgets_earlier_answers(make_alert: MakeAlert) -> None
     assert store.answered(rid) == ()
 
 
+def test_boarded_on_the_pickup_leaves_the_dropoff_answerable(make_alert: MakeAlert) -> None:
+    store = AlertStore()
+    pickup = make_alert(seq=1, status=ReservationStatus.AT_STOP)
+    rid = pickup.reservation_id
+    store.apply(rid, pickup)
+    store.record_answer(rid, DriverEventType.BOARDED)
+    view = store.view(rid)
+    assert view is not None
+    assert view.answers == ()
+    dropoff = pickup.model_copy(
+        update={"seq": 2, "kind": "dropoff", "status": ReservationStatus.ALIGHTING, "stop_id": "S4"}
+    )
+    store.apply(rid, dropoff)
+    view = store.view(rid)
+    assert view is not None
+    assert DriverEventType.ALIGHTED in view.answers
+    assert view.needs_ack
+    store.record_answer(rid, DriverEventType.ALIGHTED)
+    view = store.view(rid)
+    assert view is not None
+    assert view.answers == ()
+
+
+def test_a_replayed_boarded_tap_does_not_close_a_later_dropoff(make_alert: MakeAlert) -> None:
+    store = AlertStore()
+    rid = uuid.uuid4()
+    store.record_answer(rid, DriverEventType.BOARDED)  # replayed from the outbox at start
+    store.apply(rid, make_alert(reservation_id=rid, kind="dropoff", status="alighting"))
+    view = store.view(rid)
+    assert view is not None
+    assert view.answers == (DriverEventType.ACKNOWLEDGED, DriverEventType.ALIGHTED)
+
+
 def test_views_follow_the_screen_order(make_alert: MakeAlert) -> None:
     store = AlertStore()
     alerts = [make_alert(stop_sequence=n) for n in (8, 2, 5)]
