@@ -303,6 +303,10 @@ class Dispatcher:
                 return None
             if index > dest_index:
                 return "left_destination"
+            if tracked.status is S.ALIGHTING and index < dest_index - 1:
+                # It was at the destination and is now back at the start of the line: the
+                # destination was the last stop and the bus began its next trip.
+                return "left_destination"
             near = index == dest_index or (
                 index == dest_index - 1 and status is VehicleStopStatus.STOPPED_AT
             )

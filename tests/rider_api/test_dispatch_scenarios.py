@@ -266,6 +266,25 @@ async def test_bus_turning_to_the_other_direction_misses_and_is_replaced(
     assert data["status"] != "arriving"
 
 
+async def test_ride_to_the_last_stop_completes_when_the_bus_starts_its_next_trip(
+    api: ApiServer, connect: ConnectFn, topics: Topics
+) -> None:
+    bus = await make_bus(connect, topics, "V1")
+    await bus.at("S1", STATUS.STOPPED_AT)
+    rider = await api.rider()
+    rid = await book(api, rider, stop_id="S2", destination_stop_id="S4")
+    await wait_status(api, rider, rid, "assigned")
+    await bus.at("S2", STATUS.STOPPED_AT)
+    await wait_status(api, rider, rid, "at_stop")
+    await bus.tap(rid, DriverEventType.BOARDED)
+    await wait_status(api, rider, rid, "riding")
+    await bus.at("S4", STATUS.STOPPED_AT)  # the terminus: the driver forgets to tap
+    await wait_status(api, rider, rid, "alighting")
+    await bus.at("S1", STATUS.STOPPED_AT)  # same direction, next trip from the start
+    data = await wait_status(api, rider, rid, "completed")
+    assert data["history"][-1]["cause"].endswith("left the destination")
+
+
 async def test_cannot_stop_bus_full_reassigns(
     api: ApiServer, connect: ConnectFn, topics: Topics
 ) -> None:
