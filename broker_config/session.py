@@ -219,6 +219,11 @@ class MqttSession:
         self._pending.clear()
 
     @property
+    def closing(self) -> bool:
+        """True once ``close``/``abort`` began: a disconnection then is expected."""
+        return self._closing
+
+    @property
     def connected(self) -> bool:
         return self._connected.is_set()
 

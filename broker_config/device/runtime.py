@@ -210,6 +210,9 @@ class DeviceRuntime:
 
     def _on_connection_change(self, connected: bool) -> None:
         now = time.monotonic()
+        if not connected and self.mqtt.closing:
+            logger.debug("%s: disconnected from the broker (shutting down)", self.login)
+            return
         if not connected:
             self._offline_since = now
             self.last_error = f"broker unreachable since {_iso(utcnow())}"
