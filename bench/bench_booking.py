@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import httpx
+from sqlalchemy import text
 from sqlmodel import SQLModel
 
 from broker_config.broker import BrokerSettings, ManagedBroker, free_port
@@ -31,6 +32,7 @@ from broker_config.session import MqttSession, ReceivedMessage, SessionOptions
 from broker_config.topics import TopicKind, Topics
 from rider_api import models
 from rider_api.db import make_sync_engine
+from rider_api.migrate import upgrade
 from rider_api.network.importer import import_feed
 
 FEED = Path(__file__).resolve().parent.parent / "rider_api" / "data" / "taipei_demo"
@@ -44,8 +46,10 @@ def _percentile(values: list[float], q: float) -> float:
 def _prepare_db(url: str) -> list[tuple[str, str, int]]:
     engine = make_sync_engine(url)
     SQLModel.metadata.drop_all(engine)
-    SQLModel.metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
     engine.dispose()
+    upgrade(url)
     import_feed(url, FEED)
     engine = make_sync_engine(url)
     from sqlmodel import Session, select

@@ -33,11 +33,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from pydantic import SecretStr
-from sqlmodel import SQLModel
 
-from broker_config.broker import BrokerSettings, ManagedBroker, free_port
+from broker_config.broker import BrokerSettings, ManagedBroker
 from broker_config.messages import (
     Localized,
     ReservationStatus,
@@ -53,15 +51,17 @@ from broker_config.session import MqttSession, ReceivedMessage, SessionOptions
 from broker_config.topics import Topics
 from rider_api.app import create_app
 from rider_api.changes import Changes, ChangeSet
-from rider_api.db import make_async_engine, make_sync_engine, session_factory
+from rider_api.db import make_async_engine, session_factory
 from rider_api.devices import DeviceBoard
 from rider_api.dispatcher import Dispatcher
 from rider_api.fleet import choose_vehicle, eta_seconds
 from rider_api.metrics import Metrics
+from rider_api.migrate import upgrade
 from rider_api.models import Reservation
 from rider_api.network.importer import import_feed
 from rider_api.network.view import DirectionInfo, NetworkView, StopInfo, TripInfo, TripStop
 from rider_api.notifier import ReservationNotifier
+from rider_api.serve import InProcessServer
 from rider_api.settings import ApiSettings
 from rider_api.state import AppState
 
@@ -274,9 +274,7 @@ async def throughput(count: int, workdir: Path) -> None:
 # -- 2. latency --------------------------------------------------------------------------
 async def latency(rounds: int, workdir: Path) -> None:
     url = f"sqlite:///{workdir / 'api.db'}"
-    engine = make_sync_engine(url)
-    SQLModel.metadata.create_all(engine)
-    engine.dispose()
+    upgrade(url)
     import_feed(url, FEED)
     registry = DeviceRegistry(stops=read_gtfs_stop_ids(FEED), vehicles={BENCH_VEHICLE})
     async with ManagedBroker(BrokerSettings(state_dir=workdir / "broker", port=0), registry) as b:
@@ -288,25 +286,11 @@ async def latency(rounds: int, workdir: Path) -> None:
             operator_tokens=[SecretStr("bench")],
             max_bookings_per_minute_per_rider=100_000,
         )
-        app = create_app(settings)
-        port = free_port()
-        server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-        )
-        task = asyncio.create_task(server.serve())
-        try:
-            async with asyncio.timeout(15):
-                while not server.started:
-                    if task.done():
-                        task.result()
-                    await asyncio.sleep(0.01)
-            state: AppState = app.state.bushail
+        async with InProcessServer(create_app(settings)) as server:
+            state = server.state
             assert state.mqtt is not None
             await state.mqtt.wait_connected(10)
-            await _rounds(state, b, port, rounds)
-        finally:
-            server.should_exit = True
-            await asyncio.wait_for(task, 15)
+            await _rounds(state, b, server.port, rounds)
 
 
 async def _rounds(state: AppState, broker: ManagedBroker, port: int, rounds: int) -> None:

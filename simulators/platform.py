@@ -4,26 +4,23 @@ with the feed imported, as one ``async with`` block."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
-from collections.abc import Iterator
 from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-import uvicorn
 from pydantic import SecretStr
-from sqlmodel import SQLModel
 
 from broker_config.broker import BrokerSettings, ManagedBroker
 from broker_config.registry import DeviceRegistry
 from broker_config.session import BrokerEndpoint
 from rider_api import models  # noqa: F401 - registers the tables
 from rider_api.app import create_app
-from rider_api.db import make_sync_engine
+from rider_api.migrate import upgrade
 from rider_api.network.importer import import_feed
+from rider_api.serve import InProcessServer
 from rider_api.settings import ApiSettings
 
 __all__ = ["Platform"]
@@ -32,19 +29,8 @@ logger = logging.getLogger(__name__)
 
 
 def _import(db_url: str, feed: Path) -> object:
-    engine = make_sync_engine(db_url)
-    try:
-        SQLModel.metadata.create_all(engine)
-        return import_feed(engine, feed)
-    finally:
-        engine.dispose()
-
-
-class _Server(uvicorn.Server):
-    # The simulator owns the process's signals (Ctrl-C stops the whole city).
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
+    upgrade(db_url)
+    return import_feed(db_url, feed)
 
 
 class Platform:
@@ -69,8 +55,7 @@ class Platform:
         self.timezone = timezone
         self.operator_token = secrets.token_urlsafe(18)
         self.broker: ManagedBroker | None = None
-        self._server: _Server | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._server: InProcessServer | None = None
         self._stack = AsyncExitStack()
 
     @property
@@ -111,37 +96,21 @@ class Platform:
                 operator_tokens=[SecretStr(self.operator_token)],
                 service_timezone=self.timezone,
             )
-            app = create_app(settings)
-            config = uvicorn.Config(
-                app,
-                host=self.host,
-                port=self.port,
-                log_config=None,
-                access_log=False,
-                lifespan="on",
-                timeout_graceful_shutdown=3,
+            # The simulator owns the process's signals (Ctrl-C stops the whole city).
+            self._server = await self._stack.enter_async_context(
+                InProcessServer(
+                    create_app(settings),
+                    host=self.host,
+                    port=self.port,
+                    log_config=None,
+                    access_log=False,
+                    timeout_graceful_shutdown=3,
+                )
             )
-            self._server = _Server(config)
-            self._task = asyncio.create_task(self._server.serve(), name="api")
-            async with asyncio.timeout(30):
-                while not self._server.started:
-                    if self._task.done():
-                        self._task.result()
-                        raise RuntimeError("the API stopped at start")
-                    await asyncio.sleep(0.02)
         except BaseException:
-            await self._stop_api()
             await self._stack.aclose()
             raise
         return self
-
-    async def _stop_api(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError, SystemExit):
-                await asyncio.wait_for(self._task, 15)
-            self._task = None
 
     async def __aexit__(
         self,
@@ -149,10 +118,7 @@ class Platform:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        try:
-            await self._stop_api()
-        finally:
-            await self._stack.aclose()
+        await self._stack.aclose()
 
     @property
     def mosquitto_pid(self) -> int | None:

@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from pydantic import SecretStr
 
-from broker_config.broker import ManagedBroker, free_port
+from broker_config.broker import ManagedBroker
 from rider_api import models
 from rider_api.app import create_app
 from rider_api.db import make_sync_engine
 from rider_api.migrate import upgrade
+from rider_api.serve import InProcessServer
 from rider_api.settings import ApiSettings
 from rider_api.state import AppState
 
@@ -170,7 +170,13 @@ async def make_api(
     tmp_path: Path, broker: ManagedBroker, database_url: str
 ) -> AsyncIterator[ApiFactory]:
     """Start the API (uvicorn on a free port, real broker, seeded network)."""
-    servers: list[tuple[uvicorn.Server, asyncio.Task[None], httpx.AsyncClient]] = []
+    async with AsyncExitStack() as stack:
+        yield await _api_factory(stack, tmp_path, broker, database_url)
+
+
+async def _api_factory(
+    stack: AsyncExitStack, tmp_path: Path, broker: ManagedBroker, database_url: str
+) -> ApiFactory:
 
     async def _make(*, seed: bool = True, mqtt: bool = True, **overrides: Any) -> ApiServer:
         if seed:
@@ -185,29 +191,14 @@ async def make_api(
             operator_tokens=[SecretStr(OPERATOR_TOKEN)],
             **overrides,
         )
-        app = create_app(settings)
-        port = free_port()
-        server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-        )
-        task = asyncio.create_task(server.serve())
-        async with asyncio.timeout(15):
-            while not server.started:
-                if task.done():
-                    task.result()
-                await asyncio.sleep(0.01)
-        state: AppState = app.state.bushail
+        server = await stack.enter_async_context(InProcessServer(create_app(settings)))
+        state = server.state
         if mqtt and state.mqtt is not None:
             await state.mqtt.wait_connected(10)
-        client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10)
-        servers.append((server, task, client))
-        return ApiServer(f"http://127.0.0.1:{port}", state, client)
+        client = await stack.enter_async_context(httpx.AsyncClient(base_url=server.url, timeout=10))
+        return ApiServer(server.url, state, client)
 
-    yield _make
-    for server, task, client in servers:
-        await client.aclose()
-        server.should_exit = True
-        await asyncio.wait_for(task, 15)
+    return _make
 
 
 @pytest.fixture

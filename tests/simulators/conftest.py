@@ -3,23 +3,21 @@ the real importer, and the API served by uvicorn against the real Mosquitto."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
+import zoneinfo
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from pydantic import SecretStr
-from sqlmodel import SQLModel
 
-from broker_config.broker import ManagedBroker, free_port
-from rider_api import models  # noqa: F401 - registers the tables
+from broker_config.broker import ManagedBroker
 from rider_api.app import create_app
-from rider_api.db import make_sync_engine
+from rider_api.migrate import upgrade
 from rider_api.network.importer import import_feed
+from rider_api.serve import InProcessServer
 from rider_api.settings import ApiSettings
 from rider_api.state import AppState
 
@@ -88,10 +86,8 @@ async def platform_api(tmp_path: Path, broker: ManagedBroker) -> AsyncIterator[R
     """The real API on SQLite, with the test feed imported, on the test broker."""
     feed = write_feed(tmp_path / "feed")
     url = f"sqlite:///{tmp_path / 'api.db'}"
-    engine = make_sync_engine(url)
-    SQLModel.metadata.create_all(engine)
-    import_feed(engine, feed)
-    engine.dispose()
+    upgrade(url)
+    import_feed(url, feed)
     settings = ApiSettings(
         state_dir=tmp_path / "api",
         database_url=url,
@@ -101,24 +97,10 @@ async def platform_api(tmp_path: Path, broker: ManagedBroker) -> AsyncIterator[R
         # The simulated drivers answer in simulated time; keep the server's timers out.
         ack_timeout_s=600,
     )
-    app = create_app(settings)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-    async with asyncio.timeout(20):
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.01)
-    state: AppState = app.state.bushail
-    assert state.mqtt is not None
-    await state.mqtt.wait_connected(10)
-    import zoneinfo
-
     today = dt.datetime.now(zoneinfo.ZoneInfo("Asia/Taipei")).date()
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-        yield RunningApi(f"http://127.0.0.1:{port}", state, client, feed, today)
-    server.should_exit = True
-    await asyncio.wait_for(task, 20)
+    async with InProcessServer(create_app(settings)) as server:
+        state = server.state
+        assert state.mqtt is not None
+        await state.mqtt.wait_connected(10)
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+            yield RunningApi(server.url, state, client, feed, today)

@@ -1,0 +1,92 @@
+"""Serve the API with uvicorn inside the current event loop, as an ``async with`` block.
+
+Used by the demo platform, the benchmarks and the tests, which all need the real HTTP
+server next to other asyncio work in one process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+from types import TracebackType
+from typing import Any, Self
+
+import uvicorn
+from fastapi import FastAPI
+
+from broker_config.broker import free_port
+from rider_api.state import AppState
+
+__all__ = ["InProcessServer"]
+
+
+class _QuietSignals(uvicorn.Server):
+    # The embedding program owns the process's signals (Ctrl-C stops all of it).
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class InProcessServer:
+    """``async with InProcessServer(app) as server:`` starts uvicorn on 127.0.0.1 (a free
+    port unless given) and returns once it accepts requests; leaving stops it."""
+
+    def __init__(
+        self,
+        app: FastAPI,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        start_timeout_s: float = 30.0,
+        own_signals: bool = False,
+        **config: Any,
+    ) -> None:
+        self.app = app
+        self.host = host
+        self.port = port or free_port(host)
+        self._start_timeout_s = start_timeout_s
+        options: dict[str, Any] = {"log_level": "warning", "lifespan": "on", **config}
+        server_class = uvicorn.Server if own_signals else _QuietSignals
+        self._server = server_class(uvicorn.Config(app, host=host, port=self.port, **options))
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def state(self) -> AppState:
+        """The running application's state (set by its lifespan)."""
+        state: AppState = self.app.state.bushail
+        return state
+
+    async def __aenter__(self) -> Self:
+        self._task = asyncio.create_task(self._server.serve(), name=f"api:{self.port}")
+        try:
+            async with asyncio.timeout(self._start_timeout_s):
+                # uvicorn offers a flag, not an event, for "started".
+                while not self._server.started:
+                    if self._task.done():
+                        self._task.result()
+                        raise RuntimeError("the API stopped while starting")
+                    await asyncio.sleep(0.01)
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def stop(self, timeout: float = 15.0) -> None:
+        self._server.should_exit = True
+        task, self._task = self._task, None
+        if task is not None:
+            with contextlib.suppress(asyncio.CancelledError, SystemExit):
+                await asyncio.wait_for(task, timeout)
