@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import json
 import os
 import random
@@ -139,12 +140,13 @@ async def _measure(
             await sub.wait_connected(10)
             await sub.subscribe(topics.all_of(TopicKind.STOP_CALL), on_call)
             sent: dict[str, float] = {}
-            errors = 0
-            rng = random.Random(7)
+            errors: collections.Counter[int] = collections.Counter()
+            order = list(range(len(choices)))
+            random.Random(7).shuffle(order)
 
             async def one(i: int) -> None:
-                nonlocal errors
-                stop_id, route_id, direction_id = rng.choice(choices)
+                # Consecutive bookings (the same rider's three) take different stops.
+                stop_id, route_id, direction_id = choices[order[i % len(order)]]
                 t0 = time.perf_counter()
                 r = await client.post(
                     "/v1/reservations",
@@ -152,7 +154,7 @@ async def _measure(
                     headers=riders[i // 3],
                 )
                 if r.status_code != 201:
-                    errors += 1
+                    errors[r.status_code] += 1
                     return
                 sent[r.json()["id"]] = t0
 
@@ -175,7 +177,7 @@ async def _measure(
     lat = [(arrived[k] - t0) * 1000 for k, t0 in sent.items() if k in arrived]
     lost = len(sent) - len(lat)
     print(
-        f"{label:10s} bookings={len(sent)} errors={errors} lost={lost} "
+        f"{label:10s} bookings={len(sent)} errors={dict(errors)} lost={lost} "
         f"rate={len(sent) / elapsed:.1f}/s  POST->StopCall median={statistics.median(lat):.1f} ms "
         f"p99={_percentile(lat, 0.99):.1f} ms max={max(lat):.1f} ms"
     )
