@@ -117,11 +117,16 @@ class _Reader:
             except FieldError as exc:
                 self.problems.add(table.file, line, exc.field, exc.message)
 
-    def unique(self, table: Table, seen: set[Any], key: Any, line: int, name: str) -> bool:
+    def unique(
+        self, table: Table, seen: set[Any] | dict[Any, Any], key: Any, line: int, name: str
+    ) -> bool:
+        """False (and a problem) if ``key`` was seen; a set remembers it, a dict is the
+        caller's output, filled by the caller."""
         if key in seen:
             self.problems.add(table.file, line, name, f"duplicate {name} {key!r}")
             return False
-        seen.add(key)
+        if isinstance(seen, set):
+            seen.add(key)
         return True
 
     def run(self) -> GtfsNetwork:
@@ -205,7 +210,7 @@ class _Reader:
                 zoneinfo.ZoneInfo(tz)
             except (zoneinfo.ZoneInfoNotFoundError, ValueError):
                 raise FieldError("agency_timezone", f"unknown time zone {tz!r}") from None
-            if self.unique(table, set(out), agency_id, line, "agency_id"):
+            if self.unique(table, out, agency_id, line, "agency_id"):
                 out[agency_id] = {
                     "agency_id": agency_id,
                     "name": required(row, "agency_name"),
@@ -245,7 +250,7 @@ class _Reader:
             parent = row.get("parent_station") or None
             if parent:
                 parents.append((line, parent))
-            if self.unique(table, set(out), stop_id, line, "stop_id"):
+            if self.unique(table, out, stop_id, line, "stop_id"):
                 out[stop_id] = {
                     "stop_id": stop_id,
                     "name_zh": zh,
@@ -302,7 +307,7 @@ class _Reader:
                 ):
                     raise FieldError(name, f"{value!r} is not a colour (6 hex digits)")
                 colors[name] = value.upper() or None
-            if self.unique(table, set(out), route_id, line, "route_id"):
+            if self.unique(table, out, route_id, line, "route_id"):
                 out[route_id] = {
                     "route_id": route_id,
                     "agency_id": agency_id or None,
@@ -407,7 +412,7 @@ class _Reader:
             zh, en = (
                 self.tr.both("trips", "trip_headsign", trip_id, headsign) if headsign else ("", "")
             )
-            if self.unique(table, set(out), trip_id, line, "trip_id"):
+            if self.unique(table, out, trip_id, line, "trip_id"):
                 out[trip_id] = {
                     "trip_id": trip_id,
                     "route_id": route_id,
