@@ -68,7 +68,11 @@ class InProcessServer:
                 # uvicorn offers a flag, not an event, for "started".
                 while not self._server.started:
                     if self._task.done():
-                        self._task.result()
+                        try:
+                            self._task.result()
+                        except SystemExit as exc:  # uvicorn's answer to a failed lifespan
+                            msg = f"the API failed to start (exit {exc.code}); see its log"
+                            raise RuntimeError(msg) from None
                         raise RuntimeError("the API stopped while starting")
                     await asyncio.sleep(0.01)
         except BaseException:

@@ -105,6 +105,8 @@ class Platform:
                     log_config=None,
                     access_log=False,
                     timeout_graceful_shutdown=3,
+                    # A city-sized network takes a while to load into memory.
+                    start_timeout_s=600,
                 )
             )
         except BaseException:

@@ -12,7 +12,8 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from sqlmodel import select
+from sqlalchemy import select as sa_select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from broker_config.messages import Localized
@@ -208,16 +209,20 @@ class NetworkView:
                 {s: i for i, s in reversed(list(enumerate(stop_ids)))},
             )
         stop_times: dict[str, list[TripStop]] = defaultdict(list)
-        for st in (await session.exec(select(StopTime))).all():
-            stop_times[st.trip_id].append(
-                TripStop(
-                    st.stop_sequence,
-                    st.stop_id,
-                    st.arrival_s,
-                    st.departure_s,
-                    st.shape_dist_traveled,
-                )
+        # Plain rows, not ORM objects: a city has millions of stop times.
+        connection = await session.connection()
+        rows = await connection.execute(
+            sa_select(
+                col(StopTime.trip_id),
+                col(StopTime.stop_sequence),
+                col(StopTime.stop_id),
+                col(StopTime.arrival_s),
+                col(StopTime.departure_s),
+                col(StopTime.shape_dist_traveled),
             )
+        )
+        for trip_id, sequence, stop_id, arrival_s, departure_s, dist in rows:
+            stop_times[trip_id].append(TripStop(sequence, stop_id, arrival_s, departure_s, dist))
         for trip in (await session.exec(select(Trip))).all():
             stops = tuple(sorted(stop_times.get(trip.trip_id, []), key=lambda s: s.stop_sequence))
             view.trips[trip.trip_id] = TripInfo(
