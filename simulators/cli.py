@@ -204,12 +204,30 @@ def _setup_logging(log_file: Path | None, verbose: bool) -> None:
         root.addHandler(handler)
 
 
+STOP_GRACE_S = 15.0
+
+
 def _stop_event() -> asyncio.Event:
+    """Set on SIGINT/SIGTERM. A start-up stuck waiting (a broker gone away) must not
+    outlive the signal: the main task is cancelled after a grace period, or at once on
+    a second signal; cancellation still closes every ``async with`` (no orphans)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+
+    def on_signal() -> None:
+        if main is None:
+            stop.set()
+            return
+        if stop.is_set():
+            main.cancel()
+            return
+        stop.set()
+        loop.call_later(STOP_GRACE_S, main.cancel)
+
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal)
     return stop
 
 
@@ -325,6 +343,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             1,
             f"error: the API could not start (port {getattr(args, 'port', '?')} in use?): {exc}\n",
         )
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         return 130
     return 0
