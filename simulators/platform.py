@@ -60,6 +60,9 @@ class Platform:
 
     @property
     def api_url(self) -> str:
+        # With port 0 the server picked a free port: ask it.
+        if self._server is not None:
+            return self._server.url
         return f"http://{self.host}:{self.port}"
 
     def endpoint_for(self, login: str) -> BrokerEndpoint:
