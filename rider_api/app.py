@@ -9,8 +9,6 @@ several API instances split them).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import importlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -25,8 +23,9 @@ from broker_config.topics import TopicKind, Topics
 from rider_api import __doc__ as package_doc
 from rider_api import models  # noqa: F401 - registers every table
 from rider_api.api.deps import StateDep, hash_token
-from rider_api.api.routes import ops, reservations, riders
+from rider_api.api.routes import network, ops, reservations, riders, voice
 from rider_api.changes import Changes
+from rider_api.console import pages as console_pages
 from rider_api.console.queries import alerts_pending_acknowledgement
 from rider_api.db import WriteGate, make_async_engine, session_factory
 from rider_api.devices import DeviceBoard
@@ -39,6 +38,7 @@ from rider_api.outbox import OutboxRelay
 from rider_api.problems import install_problem_handlers
 from rider_api.settings import ApiSettings
 from rider_api.state import AppState
+from rider_api.web import pages as web_pages
 
 __all__ = ["VERSION", "create_app"]
 
@@ -148,15 +148,10 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(riders.router)
     app.include_router(reservations.router)
     app.include_router(ops.router)
-    # Routers still being written by other engineers are wired when their module exists.
-    for module in (
-        "rider_api.api.routes.network",
-        "rider_api.api.routes.voice",
-        "rider_api.web.pages",
-        "rider_api.console.pages",
-    ):
-        with contextlib.suppress(ModuleNotFoundError):
-            app.include_router(importlib.import_module(module).router)
+    app.include_router(network.router)
+    app.include_router(voice.router)
+    app.include_router(web_pages.router)
+    app.include_router(console_pages.router)
 
     @app.get("/healthz", tags=["system"])
     async def healthz(state: StateDep) -> dict[str, object]:
