@@ -111,6 +111,21 @@ async def wait_status(
         await asyncio.sleep(0.02)
 
 
+async def wait_vehicle(
+    api: ApiServer, rider: dict[str, Any], rid: str, vehicle_id: str, timeout: float = 5.0
+) -> dict[str, Any]:
+    """Poll until the reservation is assigned to ``vehicle_id`` (a reassignment)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        r = await api.client.get(f"/v1/reservations/{rid}", headers=rider["headers"])
+        data: dict[str, Any] = r.json()
+        if data["vehicle_id"] == vehicle_id:
+            return data
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"vehicle {data['vehicle_id']}, expected {vehicle_id}: {data}")
+        await asyncio.sleep(0.02)
+
+
 async def next_alert(bus: Bus) -> DriverAlert | None:
     msg = await bus.alerts.get()
     return None if not msg.payload else decode(DriverAlert, msg.payload)
@@ -223,11 +238,7 @@ async def test_missed_pickup_is_reassigned_with_reason(
     await second.at("S1", STATUS.IN_TRANSIT_TO, ts=time.time())
     await first.at("S3", STATUS.IN_TRANSIT_TO)  # drove past S2 without a boarding
     data = await wait_status(api, rider, rid, "assigned")
-    deadline = time.monotonic() + 5
-    while data["vehicle_id"] != "V2":
-        assert time.monotonic() < deadline, data
-        await asyncio.sleep(0.02)
-        data = (await api.client.get(f"/v1/reservations/{rid}", headers=rider["headers"])).json()
+    data = await wait_vehicle(api, rider, rid, "V2")
     assert [h["status"] for h in data["history"]][-2:] == ["missed", "assigned"]
     assert data["reason"] == "left"
     reasons = []
@@ -257,11 +268,7 @@ async def test_bus_turning_to_the_other_direction_misses_and_is_replaced(
     assert data["vehicle_id"] == "V1"
     # V1 turns back before S3: on direction 1 it is at S2 again, the opposite kerb.
     await first.at("S2", STATUS.STOPPED_AT, direction_id=1)
-    deadline = time.monotonic() + 5
-    while data["vehicle_id"] != "V2":
-        assert time.monotonic() < deadline, data
-        await asyncio.sleep(0.02)
-        data = (await api.client.get(f"/v1/reservations/{rid}", headers=rider["headers"])).json()
+    data = await wait_vehicle(api, rider, rid, "V2")
     assert [h["status"] for h in data["history"]][-2:] == ["missed", "assigned"]
     assert data["status"] != "arriving"
 
@@ -296,11 +303,7 @@ async def test_cannot_stop_bus_full_reassigns(
     data = await wait_status(api, rider, rid, "assigned")
     assert data["vehicle_id"] == "V1"
     await first.tap(rid, DriverEventType.CANNOT_STOP, "bus_full")
-    deadline = time.monotonic() + 5
-    while data["vehicle_id"] != "V2":
-        assert time.monotonic() < deadline, data
-        await asyncio.sleep(0.02)
-        data = (await api.client.get(f"/v1/reservations/{rid}", headers=rider["headers"])).json()
+    data = await wait_vehicle(api, rider, rid, "V2")
     assert data["status"] == "assigned"
     assert data["reason"] == "bus_full"
     ended = [a async for a in _alerts_until_clear(first)]
