@@ -70,6 +70,7 @@ STRINGS: Final[dict[str, dict[Lang, str]]] = {
     },
     "results_title": {"zh-TW": "站牌搜尋結果", "en": "Stops found"},
     "results_for": {"zh-TW": "「{q}」的結果：{n} 個", "en": "{n} results for “{q}”"},
+    "result_for": {"zh-TW": "「{q}」的結果：1 個", "en": "1 result for “{q}”"},
     "results_near": {"zh-TW": "離你最近的站牌：{n} 個", "en": "{n} stops nearest to you"},
     "no_results": {
         "zh-TW": "找不到站牌。請換個名稱再試，例如只輸入一部分的站名。",
