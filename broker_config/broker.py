@@ -151,6 +151,17 @@ def mosquitto_binary(settings: BrokerSettings) -> str:
     return found
 
 
+def _die_with_parent() -> list[str]:
+    """A prefix that makes Mosquitto exit when this process dies, however it dies.
+
+    The broker runs in its own session (a Ctrl-C reaches us first, so devices can say
+    goodbye); without a parent-death signal a parent killed hard would leave it running.
+    util-linux's ``setpriv`` sets it and then execs Mosquitto.
+    """
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "TERM", "--"] if setpriv else []
+
+
 class ManagedBroker:
     """Mosquitto as a child process, with the project's rendered config.
 
@@ -195,6 +206,7 @@ class ManagedBroker:
         binary = mosquitto_binary(self.settings)
         conf = render(self.settings, self.registry, self.port)
         self._proc = await asyncio.create_subprocess_exec(
+            *_die_with_parent(),
             binary,
             "-c",
             str(conf),
