@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
@@ -27,7 +28,7 @@ from rider_api.api.routes import network, ops, reservations, riders, voice
 from rider_api.changes import Changes
 from rider_api.console import pages as console_pages
 from rider_api.console.queries import alerts_pending_acknowledgement
-from rider_api.db import WriteGate, make_async_engine, session_factory
+from rider_api.db import WriteGate, checkpoint, make_async_engine, session_factory
 from rider_api.devices import DeviceBoard
 from rider_api.dispatcher import Dispatcher
 from rider_api.metrics import Metrics
@@ -91,6 +92,17 @@ async def _subscribe_all(state: AppState, mqtt: MqttSession, dispatcher: Dispatc
         await mqtt.subscribe(t.all_of(kind), state.devices.on_health, qos=0)
 
 
+async def _checkpoints(state: AppState, every_s: float = 5.0) -> None:
+    """Keep SQLite's write-ahead log short from a worker thread (see db.checkpoint)."""
+    url = state.settings.resolved_database_url()
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            await asyncio.to_thread(checkpoint, url)
+        except sqlite3.Error as exc:
+            logger.warning("SQLite checkpoint failed (will retry): %s", exc)
+
+
 async def _watch_network(state: AppState) -> None:
     """Pick up ``bushail-api network import`` made by another process, without a restart."""
     while True:
@@ -126,6 +138,9 @@ async def running(settings: ApiSettings) -> AsyncIterator[AppState]:
             )
         watcher = asyncio.create_task(_watch_network(state), name="network-watch")
         stack.callback(watcher.cancel)
+        if state.engine.dialect.name == "sqlite":
+            checkpointer = asyncio.create_task(_checkpoints(state), name="sqlite-checkpoint")
+            stack.callback(checkpointer.cancel)
         yield state
 
 

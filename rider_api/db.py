@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -16,6 +17,7 @@ from rider_api import sqlite_inline
 __all__ = [
     "WriteGate",
     "async_url",
+    "checkpoint",
     "make_async_engine",
     "make_sync_engine",
     "session_scope",
@@ -71,7 +73,32 @@ def make_async_engine(url: str) -> AsyncEngine:
         engine = create_async_engine(async_url(url), async_creator=sqlite_inline.connect(database))
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "connect", _no_inline_checkpoints)
     return engine
+
+
+def _no_inline_checkpoints(dbapi_conn: object, _record: object) -> None:
+    # A checkpoint writes and syncs the database file: on the event loop thread that
+    # would stall every request. ``checkpoint`` does it from a worker thread instead.
+    cursor = dbapi_conn.cursor()  # type: ignore[attr-defined]
+    cursor.execute("PRAGMA wal_autocheckpoint=0")
+    cursor.close()
+
+
+def checkpoint(url: str) -> tuple[int, int, int]:
+    """Copy the SQLite write-ahead log into the database (PASSIVE: never blocks writers).
+
+    Blocking: run it in a worker thread. Returns SQLite's (busy, log pages, checkpointed).
+    """
+    database = make_url(url).database
+    if not database:
+        return (0, 0, 0)
+    conn = sqlite3.connect(database, timeout=1.0)
+    try:
+        busy, log, done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        return int(busy), int(log), int(done)
+    finally:
+        conn.close()
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
