@@ -93,6 +93,9 @@ STOPS: dict[str, tuple[str, str, float, float, str, str]] = {
 }
 
 #: route_id: (short name, long name zh-TW, long name en, colour, stops of direction 0)
+#: English short names where the Chinese one has characters (colour routes, main lines).
+SHORT_NAMES_EN = {"ZX": "Zhongxiao Main Line", "R30": "Red 30", "BR9": "Brown 9"}
+
 ROUTES: dict[str, tuple[str, str, str, str, Sequence[int]]] = {
     "ZX": (
         "忠孝幹線",
@@ -299,6 +302,8 @@ def write_demo_feed(folder: Path) -> None:
             translations.append(("stops", "tts_stop_name", "en", tts_en, sid, ""))
     for rid, (_short, _zh, long_en, _color, _stops) in ROUTES.items():
         translations.append(("routes", "route_long_name", "en", long_en, rid, ""))
+        if rid in SHORT_NAMES_EN:
+            translations.append(("routes", "route_short_name", "en", SHORT_NAMES_EN[rid], rid, ""))
     terminals = sorted({f"TPE-{n}" for r in ROUTES.values() for n in (r[4][0], r[4][-1])})
     for sid in terminals:
         # By field_value: one line translates the headsign of every trip showing it.

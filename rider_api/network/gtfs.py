@@ -294,6 +294,9 @@ class _Reader:
                 raise FieldError(
                     "route_short_name", "route_short_name or route_long_name is required"
                 )
+            short_en = (
+                self.tr.both("routes", "route_short_name", route_id, short)[1] if short else ""
+            )
             if long:
                 long_zh, long_en = self.tr.both("routes", "route_long_name", route_id, long)
             else:
@@ -312,6 +315,7 @@ class _Reader:
                     "route_id": route_id,
                     "agency_id": agency_id or None,
                     "short_name": short or long,
+                    "short_name_en": short_en if short_en and short_en != short else None,
                     "long_name_zh": long_zh,
                     "long_name_en": long_en,
                     "route_type": route_type,

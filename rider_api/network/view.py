@@ -52,11 +52,16 @@ class RouteInfo:
     short_name: str
     long_name: Localized
     tts: Localized | None
+    short_name_en: str | None = None
 
     @property
     def display_name(self) -> Localized:
-        """What riders see: the short name (e.g. 307, 紅30) in both languages."""
-        return Localized.same(self.short_name) if self.short_name else self.long_name
+        """What riders see: the short name (307; 紅30 / Red 30) in both languages."""
+        if not self.short_name:
+            return self.long_name
+        return Localized.model_validate(
+            {"zh-TW": self.short_name, "en": self.short_name_en or self.short_name}
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +199,7 @@ class NetworkView:
                 route.short_name,
                 Localized.model_validate({"zh-TW": route.long_name_zh, "en": route.long_name_en}),
                 rtts,
+                route.short_name_en,
             )
         ordered: dict[tuple[str, int], list[tuple[int, str]]] = defaultdict(list)
         for rs in (await session.exec(select(RouteStop))).all():

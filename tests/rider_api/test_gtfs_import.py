@@ -150,6 +150,10 @@ def test_demo_feed_imports_with_both_languages(engine: Engine) -> None:
         red30 = s.get(Route, "R30")
         assert red30 is not None
         assert red30.short_name == "紅30"
+        assert red30.short_name_en == "Red 30"
+        plain = s.get(Route, "307")
+        assert plain is not None
+        assert plain.short_name_en is None  # no translation: the same in both languages
         assert (red30.long_name_zh, red30.long_name_en) == (
             "圓山－故宮博物院",
             "Red 30: Yuanshan - National Palace Museum",

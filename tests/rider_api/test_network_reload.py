@@ -34,3 +34,12 @@ async def test_running_api_picks_up_a_new_import(api: ApiServer, database_url: s
         headers=rider["headers"],
     )
     assert old.status_code == 404
+
+
+async def test_route_names_in_english_come_from_the_feed(api: ApiServer, database_url: str) -> None:
+    import_feed(database_url, "rider_api/data/taipei_demo")
+    await api.state.refresh_network()
+    red30 = api.state.network.routes["R30"].display_name
+    assert (red30.zh_tw, red30.en) == ("紅30", "Red 30")
+    plain = api.state.network.routes["307"].display_name
+    assert (plain.zh_tw, plain.en) == ("307", "307")

@@ -67,6 +67,7 @@ def build_index(network: NetworkView) -> NetworkIndex:
             long_name_zh=r.long_name.zh_tw,
             long_name_en=r.long_name.en,
             directions=tuple(directions.get(r.route_id, ())),
+            short_name_en=r.short_name_en or "",
         )
         for r in network.routes.values()
     )
