@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from broker_config.messages import ReservationStatus, utcnow
+from broker_config.messages import utcnow
 from rider_api.lifecycle import ACTIVE_STATUSES, Trigger
 from rider_api.models import IdempotencyRecord, Reservation, ReservationEvent, Rider
 from rider_api.problems import Problem
@@ -296,7 +296,3 @@ def public_of(
         gateway_online=gateway_online,
         history=[HistoryItem(status=e.status, at=e.at, cause=e.cause) for e in events],
     )
-
-
-def is_active(status: ReservationStatus) -> bool:
-    return status in ACTIVE_STATUSES

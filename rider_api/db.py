@@ -20,7 +20,6 @@ __all__ = [
     "checkpoint",
     "make_async_engine",
     "make_sync_engine",
-    "session_scope",
     "sync_url",
 ]
 
@@ -103,15 +102,6 @@ def checkpoint(url: str) -> tuple[int, int, int]:
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
-
-
-@asynccontextmanager
-async def session_scope(
-    factory: async_sessionmaker[AsyncSession],
-) -> AsyncIterator[AsyncSession]:
-    """One short transaction: commit on success, roll back on error."""
-    async with factory() as session, session.begin():
-        yield session
 
 
 class WriteGate:

@@ -92,8 +92,6 @@ class OutboxRelay:
         self._gate = write_gate
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self.published = 0
-        self.sent_event = asyncio.Event()
 
     def wake(self) -> None:
         self._wake.set()
@@ -177,9 +175,6 @@ class OutboxRelay:
                     .where(col(OutboxMessage.id).in_(sent_ids))
                     .values(sent_at=utcnow())
                 )
-            self.published += len(sent_ids)
-            self.sent_event.set()
-            self.sent_event = asyncio.Event()
         if len(unsent) >= self._batch_size:
             return bool(rows), min(later, default=None)
         return False, min(later, default=None)

@@ -96,34 +96,31 @@ async def book(api: ApiServer, rider: dict[str, Any], **body: Any) -> str:
     return rid
 
 
-async def wait_status(
-    api: ApiServer, rider: dict[str, Any], rid: str, status: str, timeout: float = 5.0
+async def wait_for(
+    api: ApiServer, rider: dict[str, Any], rid: str, field: str, value: object, timeout: float = 5.0
 ) -> dict[str, Any]:
-    """Poll until the reservation reaches ``status`` (positions are QoS 0: no ack to await)."""
+    """Poll until the reservation's ``field`` is ``value`` (positions are QoS 0: no ack)."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         r = await api.client.get(f"/v1/reservations/{rid}", headers=rider["headers"])
         data: dict[str, Any] = r.json()
-        if data["status"] == status:
+        if data[field] == value:
             return data
         if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"status {data['status']}, expected {status}: {data['history']}")
+            raise AssertionError(f"{field} {data[field]!r}, expected {value!r}: {data['history']}")
         await asyncio.sleep(0.02)
+
+
+async def wait_status(
+    api: ApiServer, rider: dict[str, Any], rid: str, status: str
+) -> dict[str, Any]:
+    return await wait_for(api, rider, rid, "status", status)
 
 
 async def wait_vehicle(
-    api: ApiServer, rider: dict[str, Any], rid: str, vehicle_id: str, timeout: float = 5.0
+    api: ApiServer, rider: dict[str, Any], rid: str, vehicle_id: str
 ) -> dict[str, Any]:
-    """Poll until the reservation is assigned to ``vehicle_id`` (a reassignment)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        r = await api.client.get(f"/v1/reservations/{rid}", headers=rider["headers"])
-        data: dict[str, Any] = r.json()
-        if data["vehicle_id"] == vehicle_id:
-            return data
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"vehicle {data['vehicle_id']}, expected {vehicle_id}: {data}")
-        await asyncio.sleep(0.02)
+    return await wait_for(api, rider, rid, "vehicle_id", vehicle_id)
 
 
 async def next_alert(bus: Bus) -> DriverAlert | None:
