@@ -34,6 +34,21 @@ apt_install() {
     fi
 }
 
+apt_library() {
+    # apt_library SONAME PACKAGE: make sure the shared library SONAME is installed.
+    local soname=$1 package=$2
+    if { ldconfig -p 2>/dev/null || /sbin/ldconfig -p 2>/dev/null; } | grep -q "$soname"; then
+        return 0
+    fi
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "installing $package (for $soname) with apt-get"
+        if [ -z "${APT_UPDATED:-}" ]; then apt-get update -qq; APT_UPDATED=1; fi
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null
+    else
+        die "$soname is missing: run 'sudo apt-get install $package' and try again"
+    fi
+}
+
 setup() {
     check_python
     if ! "$PY" -c 'import venv, ensurepip' 2>/dev/null; then
@@ -62,6 +77,8 @@ case "${1:-}" in
         shift
         setup
         apt_install chromium chromium
+        # Playwright's bundled node driver links libatomic, which chromium does not pull in.
+        apt_library libatomic.so.1 libatomic1
         export BUSHAIL_CHROMIUM=${BUSHAIL_CHROMIUM:-$(command -v chromium || echo /usr/bin/chromium)}
         echo "== ruff"
         "$VENV/bin/ruff" check .
