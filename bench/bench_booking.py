@@ -32,8 +32,8 @@ from broker_config.registry import DeviceRegistry, read_gtfs_stop_ids
 from broker_config.session import MqttSession, ReceivedMessage, SessionOptions
 from broker_config.topics import TopicKind, Topics
 from rider_api import models
-from rider_api.db import make_sync_engine
-from rider_api.migrate import upgrade
+from rider_api.db.engine import make_sync_engine
+from rider_api.db.migrate import upgrade
 from rider_api.network.importer import import_feed
 
 FEED = Path(__file__).resolve().parent.parent / "rider_api" / "data" / "taipei_demo"

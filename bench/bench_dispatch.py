@@ -50,17 +50,17 @@ from broker_config.registry import DeviceRegistry, read_gtfs_stop_ids
 from broker_config.session import MqttSession, ReceivedMessage, SessionOptions
 from broker_config.topics import Topics
 from rider_api.app import create_app
-from rider_api.changes import Changes, ChangeSet
-from rider_api.db import make_async_engine, session_factory
-from rider_api.devices import DeviceBoard
-from rider_api.dispatcher import Dispatcher
-from rider_api.fleet import choose_vehicle, eta_seconds
-from rider_api.metrics import Metrics
-from rider_api.migrate import upgrade
+from rider_api.core.metrics import Metrics
+from rider_api.db.engine import make_async_engine, session_factory
+from rider_api.db.migrate import upgrade
+from rider_api.dispatch.dispatcher import Dispatcher
+from rider_api.dispatch.fleet import choose_vehicle, eta_seconds
 from rider_api.models import Reservation
+from rider_api.mqtt.devices import DeviceBoard
 from rider_api.network.importer import import_feed
 from rider_api.network.view import DirectionInfo, NetworkView, StopInfo, TripInfo, TripStop
-from rider_api.notifier import ReservationNotifier
+from rider_api.reservations.changes import Changes, ChangeSet
+from rider_api.reservations.notifier import ReservationNotifier
 from rider_api.serve import InProcessServer
 from rider_api.settings import ApiSettings
 from rider_api.state import AppState

@@ -25,18 +25,18 @@ from rider_api import __doc__ as package_doc
 from rider_api import models  # noqa: F401 - registers every table
 from rider_api.api.deps import StateDep, hash_token
 from rider_api.api.routes import network, ops, reservations, riders, voice
-from rider_api.changes import Changes
 from rider_api.console import pages as console_pages
 from rider_api.console.queries import alerts_pending_acknowledgement
-from rider_api.db import WriteGate, checkpoint, make_async_engine, session_factory
-from rider_api.devices import DeviceBoard
-from rider_api.dispatcher import Dispatcher
-from rider_api.metrics import Metrics
-from rider_api.migrate import upgrade as upgrade_schema
+from rider_api.core.metrics import Metrics
+from rider_api.core.problems import install_problem_handlers
+from rider_api.db.engine import WriteGate, checkpoint, make_async_engine, session_factory
+from rider_api.db.migrate import upgrade as upgrade_schema
+from rider_api.dispatch.dispatcher import Dispatcher
+from rider_api.mqtt.devices import DeviceBoard
+from rider_api.mqtt.outbox import OutboxRelay
 from rider_api.network.view import NetworkView
-from rider_api.notifier import ReservationNotifier
-from rider_api.outbox import OutboxRelay
-from rider_api.problems import install_problem_handlers
+from rider_api.reservations.changes import Changes
+from rider_api.reservations.notifier import ReservationNotifier
 from rider_api.settings import ApiSettings
 from rider_api.state import AppState
 from rider_api.web import pages as web_pages

@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _init_db(url: str) -> None:
-    from rider_api.migrate import upgrade
+    from rider_api.db.migrate import upgrade
 
     upgrade(url)
 

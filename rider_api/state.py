@@ -13,18 +13,18 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from broker_config.session import MqttSession
 from broker_config.topics import Topics
-from rider_api.changes import Changes, ChangeSet
-from rider_api.db import WriteGate
-from rider_api.devices import DeviceBoard
-from rider_api.metrics import Metrics
+from rider_api.core.metrics import Metrics
+from rider_api.db.engine import WriteGate
 from rider_api.models import Rider
+from rider_api.mqtt.devices import DeviceBoard
 from rider_api.network.view import NetworkView
-from rider_api.notifier import ReservationNotifier
+from rider_api.reservations.changes import Changes, ChangeSet
+from rider_api.reservations.notifier import ReservationNotifier
 from rider_api.settings import ApiSettings
 
 if TYPE_CHECKING:
-    from rider_api.dispatcher import Dispatcher
-    from rider_api.outbox import OutboxRelay
+    from rider_api.dispatch.dispatcher import Dispatcher
+    from rider_api.mqtt.outbox import OutboxRelay
 
 __all__ = ["AppState", "LruCache", "UnitOfWork"]
 

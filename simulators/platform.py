@@ -18,7 +18,7 @@ from broker_config.registry import DeviceRegistry
 from broker_config.session import BrokerEndpoint
 from rider_api import models  # noqa: F401 - registers the tables
 from rider_api.app import create_app
-from rider_api.migrate import upgrade
+from rider_api.db.migrate import upgrade
 from rider_api.network.importer import import_feed
 from rider_api.serve import InProcessServer
 from rider_api.settings import ApiSettings

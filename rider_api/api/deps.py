@@ -10,8 +10,8 @@ from fastapi import Depends, Request
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from rider_api.core.problems import Problem
 from rider_api.models import Rider
-from rider_api.problems import Problem
 from rider_api.state import AppState
 
 __all__ = [

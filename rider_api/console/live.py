@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 
 from broker_config.messages import DeviceState, Localized, ReservationStatus, utcnow
 from rider_api.console.queries import active_reservations, recent_incidents
-from rider_api.devices import DeviceRecord
 from rider_api.models import Reservation
+from rider_api.mqtt.devices import DeviceRecord
 from rider_api.state import AppState
 
 __all__ = [

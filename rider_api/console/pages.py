@@ -38,8 +38,8 @@ from rider_api.console.i18n import Lang, pick_lang, text
 from rider_api.console.live import Snapshot, build_snapshot
 from rider_api.console.quality import QualityFigures, QualityReport, compute_quality
 from rider_api.console.queries import load_quality_inputs
-from rider_api.outbox import enqueue
-from rider_api.problems import Problem
+from rider_api.core.problems import Problem
+from rider_api.mqtt.outbox import enqueue
 from rider_api.state import AppState
 
 __all__ = ["COOKIE", "ConsoleSettings", "router"]

@@ -11,8 +11,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from broker_config.messages import ReservationStatus
 from rider_api.console.quality import BookingRecord, HistoryEntry, IncidentRecord
-from rider_api.lifecycle import ACTIVE_STATUSES
 from rider_api.models import Incident, Reservation, ReservationEvent
+from rider_api.reservations.lifecycle import ACTIVE_STATUSES
 
 __all__ = [
     "active_reservations",

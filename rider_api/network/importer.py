@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Engine, delete, insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
 
-from rider_api.db import make_sync_engine
+from rider_api.db.engine import make_sync_engine
 from rider_api.models import (
     Agency,
     CalendarDate,

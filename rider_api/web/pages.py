@@ -14,12 +14,17 @@ from sqlmodel import col, select
 from rider_api.api.deps import SessionDep, StateDep, current_rider
 from rider_api.api.routes.riders import create_rider
 from rider_api.api.routes.voice import propose
-from rider_api.booking import cancel_reservation, create_reservation, get_owned, to_public
-from rider_api.lifecycle import ACTIVE_STATUSES
+from rider_api.core.problems import Problem
 from rider_api.models import Reservation, Rider
+from rider_api.models.schemas import ReservationCreate, RiderCreate
 from rider_api.network.queries import get_stop_detail, search_stops
-from rider_api.problems import Problem
-from rider_api.schemas import ReservationCreate, RiderCreate
+from rider_api.reservations.booking import (
+    cancel_reservation,
+    create_reservation,
+    get_owned,
+    to_public,
+)
+from rider_api.reservations.lifecycle import ACTIVE_STATUSES
 from rider_api.state import AppState
 from rider_api.web.strings import STRINGS, Lang, t
 from rider_api.web.views import LANG_COOKIE, TOKEN_COOKIE, page_lang, render, safe_next

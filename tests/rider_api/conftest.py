@@ -16,8 +16,8 @@ from pydantic import SecretStr
 from broker_config.broker import ManagedBroker
 from rider_api import models
 from rider_api.app import create_app
-from rider_api.db import make_sync_engine
-from rider_api.migrate import upgrade
+from rider_api.db.engine import make_sync_engine
+from rider_api.db.migrate import upgrade
 from rider_api.serve import InProcessServer
 from rider_api.settings import ApiSettings
 from rider_api.state import AppState

@@ -21,8 +21,8 @@ from broker_config.messages import (
 from broker_config.topics import TopicKind, Topics
 from rider_api.console.live import device_row
 from rider_api.console.queries import alerts_pending_acknowledgement
-from rider_api.devices import DeviceRecord
 from rider_api.models import Reservation
+from rider_api.mqtt.devices import DeviceRecord
 from tests.conftest import ConnectFn, Inbox
 from tests.rider_api.conftest import OPERATOR_TOKEN, ApiServer
 from tests.support.browser import axe_violations, chromium, describe

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from rider_api.db import checkpoint, make_async_engine
-from rider_api.migrate import upgrade
+from rider_api.db.engine import checkpoint, make_async_engine
+from rider_api.db.migrate import upgrade
 
 
 async def test_inline_sqlite_leaves_checkpoints_to_the_worker(tmp_path: Path) -> None:

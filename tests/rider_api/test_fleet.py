@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from broker_config.messages import Localized, VehiclePosition, VehicleStopStatus
-from rider_api.fleet import (
+from rider_api.dispatch.fleet import (
     DEFAULT_STOP_S,
     FleetView,
     VehicleState,

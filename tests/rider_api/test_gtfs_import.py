@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select
 
 from rider_api import models
-from rider_api.db import make_async_engine, make_sync_engine
+from rider_api.db.engine import make_async_engine, make_sync_engine
 from rider_api.models import (
     Agency,
     NetworkMeta,

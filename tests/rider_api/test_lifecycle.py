@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from broker_config.messages import ReservationStatus as S
-from rider_api.lifecycle import IllegalTransitionError, Trigger, next_status
+from rider_api.reservations.lifecycle import IllegalTransitionError, Trigger, next_status
 
 T = Trigger
 PICKUP = {S.ASSIGNED, S.ACKNOWLEDGED, S.ARRIVING, S.AT_STOP}

@@ -10,8 +10,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlmodel import SQLModel
 
-from rider_api.db import make_sync_engine
-from rider_api.migrate import SchemaDriftError, upgrade
+from rider_api.db.engine import make_sync_engine
+from rider_api.db.migrate import SchemaDriftError, upgrade
 
 
 def _diff(url: str) -> list[object]:

@@ -13,7 +13,7 @@ import pytest
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from rider_api.db import make_async_engine, make_sync_engine, session_factory
+from rider_api.db.engine import make_async_engine, make_sync_engine, session_factory
 from rider_api.network import import_feed
 from rider_api.network.demo_feed import DEMO_FEED, ROUTES, STOPS
 from rider_api.network.geo import bounding_box, haversine_m

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any, cast
 
 from broker_config.session import MqttSession
-from rider_api.db import WriteGate, make_async_engine, session_factory
-from rider_api.migrate import upgrade
+from rider_api.db.engine import WriteGate, make_async_engine, session_factory
+from rider_api.db.migrate import upgrade
 from rider_api.models import OutboxMessage
-from rider_api.outbox import OutboxRelay
+from rider_api.mqtt.outbox import OutboxRelay
 
 
 class SlowBroker:

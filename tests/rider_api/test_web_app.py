@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
-from rider_api.booking import cancel_reservation
-from rider_api.devices import DeviceRecord
-from rider_api.lifecycle import Trigger
 from rider_api.models import Reservation
+from rider_api.mqtt.devices import DeviceRecord
+from rider_api.reservations.booking import cancel_reservation
+from rider_api.reservations.lifecycle import Trigger
 from tests.rider_api.conftest import ApiServer
 from tests.support.browser import axe_violations, chromium, describe
 

@@ -15,7 +15,7 @@ from pydantic import SecretStr
 
 from broker_config.broker import ManagedBroker
 from rider_api.app import create_app
-from rider_api.migrate import upgrade
+from rider_api.db.migrate import upgrade
 from rider_api.network.importer import import_feed
 from rider_api.serve import InProcessServer
 from rider_api.settings import ApiSettings

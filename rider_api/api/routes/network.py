@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query
 
 from broker_config.const import ID_PATTERN
 from rider_api.api.deps import CurrentRider, SessionDep
+from rider_api.core.problems import Problem
 from rider_api.network.queries import (
     get_route_detail,
     get_stop_detail,
@@ -23,7 +24,6 @@ from rider_api.network.schemas import (
     StopDetailPublic,
     StopPublic,
 )
-from rider_api.problems import Problem
 
 router = APIRouter(prefix="/v1", tags=["network"])
 

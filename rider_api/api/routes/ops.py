@@ -12,11 +12,11 @@ from sqlmodel import col, select
 
 from broker_config.messages import Announcement, ReservationStatus, utcnow
 from rider_api.api.deps import OperatorDep, SessionDep, StateDep
-from rider_api.booking import cancel_reservation, get_owned, to_public
+from rider_api.core.problems import Problem
 from rider_api.models import Incident, Reservation
-from rider_api.outbox import enqueue
-from rider_api.problems import Problem
-from rider_api.schemas import AnnouncementCreate, ReservationPublic
+from rider_api.models.schemas import AnnouncementCreate, ReservationPublic
+from rider_api.mqtt.outbox import enqueue
+from rider_api.reservations.booking import cancel_reservation, get_owned, to_public
 
 router = APIRouter(prefix="/v1/ops", tags=["operators"])
 

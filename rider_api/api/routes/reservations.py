@@ -12,11 +12,16 @@ from fastapi.responses import StreamingResponse
 from sqlmodel import col, select
 
 from rider_api.api.deps import CurrentRider, SessionDep, StateDep
-from rider_api.booking import cancel_reservation, create_reservation, get_owned, to_public
-from rider_api.lifecycle import ACTIVE_STATUSES
+from rider_api.core.problems import Problem
 from rider_api.models import Reservation
-from rider_api.problems import Problem
-from rider_api.schemas import ReservationCreate, ReservationPublic
+from rider_api.models.schemas import ReservationCreate, ReservationPublic
+from rider_api.reservations.booking import (
+    cancel_reservation,
+    create_reservation,
+    get_owned,
+    to_public,
+)
+from rider_api.reservations.lifecycle import ACTIVE_STATUSES
 
 router = APIRouter(prefix="/v1/reservations", tags=["reservations"])
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, status
 
 from rider_api.api.deps import StateDep, hash_token
 from rider_api.models import Rider
-from rider_api.schemas import RiderCreate, RiderCreated
+from rider_api.models.schemas import RiderCreate, RiderCreated
 
 router = APIRouter(prefix="/v1/riders", tags=["riders"])
 

@@ -24,10 +24,10 @@ from broker_config.messages import (
     utcnow,
 )
 from broker_config.topics import Topics
-from rider_api.lifecycle import PICKUP_STATUSES, Trigger, next_status
 from rider_api.models import Reservation, ReservationEvent
+from rider_api.mqtt.outbox import enqueue
 from rider_api.network.view import NetworkView
-from rider_api.outbox import enqueue
+from rider_api.reservations.lifecycle import PICKUP_STATUSES, Trigger, next_status
 
 __all__ = ["ALERT_STATUSES", "STOP_CALL_STATUSES", "ChangeSet", "Changes"]
 

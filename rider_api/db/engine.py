@@ -12,7 +12,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from rider_api import sqlite_inline
+from rider_api.db import sqlite_inline
 
 __all__ = [
     "WriteGate",

@@ -24,7 +24,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from broker_config.errors import MqttError, PublishRefusedError
 from broker_config.messages import Message, encode, utcnow
 from broker_config.session import MqttSession
-from rider_api.db import WriteGate
+from rider_api.db.engine import WriteGate
 from rider_api.models import OutboxMessage
 
 __all__ = ["OutboxRelay", "enqueue"]

@@ -11,11 +11,11 @@ from sqlmodel import col, select
 
 from broker_config.messages import ButtonAction, StopEvent
 from rider_api.api.deps import hash_token
-from rider_api.booking import cancel_reservation, create_reservation
-from rider_api.lifecycle import ACTIVE_STATUSES
+from rider_api.core.problems import Problem
 from rider_api.models import Incident, ProcessedEvent, Reservation, Rider
-from rider_api.problems import Problem
-from rider_api.schemas import ReservationCreate
+from rider_api.models.schemas import ReservationCreate
+from rider_api.reservations.booking import cancel_reservation, create_reservation
+from rider_api.reservations.lifecycle import ACTIVE_STATUSES
 from rider_api.state import AppState
 
 __all__ = ["apply_stop_event", "stop_rider"]

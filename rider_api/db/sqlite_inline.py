@@ -6,7 +6,7 @@ each hand-off waits for the GIL (up to its 5 ms switch interval), and those wait
 SQLite, made up most of the booking latency. A local SQLite statement in WAL mode with
 ``synchronous=NORMAL`` takes microseconds and does not wait on the disk at commit, so
 running it inline is cheaper than any hand-off. Writers are serialised in-process by
-``rider_api.db.WriteGate``, so a statement never waits on SQLite's lock from this
+``rider_api.db.engine.WriteGate``, so a statement never waits on SQLite's lock from this
 process. PostgreSQL keeps its real asyncio driver.
 
 This module gives the aiosqlite adapter of SQLAlchemy the small part of aiosqlite's

@@ -13,7 +13,7 @@ from sqlalchemy import inspect
 from sqlmodel import SQLModel
 
 from rider_api import models  # noqa: F401 - registers every table
-from rider_api.db import make_sync_engine, sync_url
+from rider_api.db.engine import make_sync_engine, sync_url
 
 __all__ = ["SchemaDriftError", "alembic_config", "upgrade"]
 

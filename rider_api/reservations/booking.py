@@ -15,10 +15,10 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from broker_config.messages import utcnow
-from rider_api.lifecycle import ACTIVE_STATUSES, Trigger
+from rider_api.core.problems import Problem
 from rider_api.models import IdempotencyRecord, Reservation, ReservationEvent, Rider
-from rider_api.problems import Problem
-from rider_api.schemas import HistoryItem, ReservationCreate, ReservationPublic
+from rider_api.models.schemas import HistoryItem, ReservationCreate, ReservationPublic
+from rider_api.reservations.lifecycle import ACTIVE_STATUSES, Trigger
 from rider_api.state import AppState
 
 __all__ = [

@@ -33,11 +33,22 @@ from broker_config.messages import (
     utcnow,
 )
 from broker_config.session import ReceivedMessage
-from rider_api.changes import ChangeSet
-from rider_api.fleet import FleetView, VehicleState, choose_vehicle, eta_seconds, has_passed
-from rider_api.lifecycle import ACTIVE_STATUSES, PICKUP_STATUSES, IllegalTransitionError, Trigger
+from rider_api.dispatch.fleet import (
+    FleetView,
+    VehicleState,
+    choose_vehicle,
+    eta_seconds,
+    has_passed,
+)
 from rider_api.models import Incident, ProcessedEvent, Reservation
 from rider_api.network.view import NetworkView
+from rider_api.reservations.changes import ChangeSet
+from rider_api.reservations.lifecycle import (
+    ACTIVE_STATUSES,
+    PICKUP_STATUSES,
+    IllegalTransitionError,
+    Trigger,
+)
 from rider_api.state import AppState
 
 __all__ = ["Dispatcher"]
@@ -481,7 +492,7 @@ class Dispatcher:
 
     # -- stop events --------------------------------------------------------------------
     async def on_stop_event(self, msg: ReceivedMessage) -> None:
-        from rider_api.stop_riders import apply_stop_event
+        from rider_api.reservations.stop_buttons import apply_stop_event
 
         parsed = self.state.topics.parse(msg.topic)
         event = decode(StopEvent, msg.payload)
