@@ -19,6 +19,10 @@ What it does for the caller:
 - Incoming messages go to handlers in arrival order; a QoS 1 message is acknowledged
   only after its handler has run, so a crash before that gets it delivered again.
   A handler that raises is logged and the message dropped: the reader lives on.
+- Each message arrives parsed once, here, by ``Topics(options.root)``, and stamped with
+  the ``time.monotonic()`` of its reading off the socket (see ReceivedMessage).
+- Every background task the session starts is referenced until it ends and is
+  cancelled and awaited when the session closes.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ import ssl
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
@@ -44,9 +48,10 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from broker_config.const import DEFAULT_KEEPALIVE_S, DEVICE_SESSION_EXPIRY_S
+from broker_config.const import DEFAULT_KEEPALIVE_S, DEFAULT_ROOT, DEVICE_SESSION_EXPIRY_S
 from broker_config.errors import (
     ConnectRefusedError,
+    InvalidTopicError,
     MalformedPayloadError,
     MqttError,
     OutgoingQueueFullError,
@@ -54,7 +59,7 @@ from broker_config.errors import (
     SessionClosedError,
 )
 from broker_config.messages import DeviceState, DeviceStatus, Message, encode, utcnow
-from broker_config.topics import topic_matches
+from broker_config.topics import ParsedTopic, Topics, topic_matches
 
 __all__ = [
     "BrokerEndpoint",
@@ -89,6 +94,8 @@ class SessionOptions:
     keepalive_s: int = DEFAULT_KEEPALIVE_S
     #: Retained birth/will topic; None for a client without availability (tools, tests).
     status_topic: str | None = None
+    #: Topic root received topics are parsed under (``Topics(root)``).
+    root: str = DEFAULT_ROOT
     version: str = "0"
     #: QoS 1 messages that may wait for the broker at once (in flight or offline).
     max_pending: int = 10_000
@@ -100,12 +107,21 @@ class SessionOptions:
 
 @dataclass(frozen=True, slots=True)
 class ReceivedMessage:
-    """One message as delivered to a handler."""
+    """One message as delivered to a handler.
+
+    ``parsed`` is the topic as ``Topics.parse`` splits it (kind, device id, reservation
+    id), or None when the topic is not a v1 topic under the session's root (a test or
+    tool topic, a malformed id): such a message is still delivered, and a handler that
+    needs the parts logs and drops it. ``received_at`` is the ``time.monotonic()`` at
+    which the session read the message off the socket (before any queueing).
+    """
 
     topic: str
     payload: bytes
     qos: int
     retain: bool
+    parsed: ParsedTopic | None
+    received_at: float
 
 
 Handler = Callable[[ReceivedMessage], Awaitable[None]]
@@ -128,6 +144,8 @@ class MqttSession:
     def __init__(self, endpoint: BrokerEndpoint, options: SessionOptions | None = None) -> None:
         self.endpoint = endpoint
         self.options = options or SessionOptions()
+        #: Parses every received topic once, for all handlers.
+        self.topics = Topics(self.options.root)
         self.started_at: datetime = utcnow()
         self.last_error: str | None = None
         #: The broker's answer to the latest attempt when it refused the login, else None.
@@ -144,6 +162,8 @@ class MqttSession:
         self._connack: asyncio.Future[ReasonCode] | None = None
         self._incoming: asyncio.Queue[paho.MQTTMessage] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
+        #: Short-lived tasks (birth messages): referenced until done, cancelled on close.
+        self._background: set[asyncio.Task[None]] = set()
         self._closing = False
         self._counter = _SessionCounter()
         self._session_no = 0
@@ -185,11 +205,7 @@ class MqttSession:
             client.disconnect()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._disconnected.wait(), 2.0)
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._cancel_tasks()
         self._drop_socket()
         for fut in self._pending.values():
             if not fut.done():
@@ -200,11 +216,7 @@ class MqttSession:
     async def abort(self) -> None:
         """Drop the connection without DISCONNECT, as a crash would (the will fires)."""
         self._closing = True
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._cancel_tasks()
         client = self._client
         if client is not None:
             sock = client.socket()
@@ -217,6 +229,20 @@ class MqttSession:
                 fut.set_exception(SessionClosedError("session aborted"))
                 fut.exception()  # a caller may have gone: do not log it as lost
         self._pending.clear()
+
+    async def _cancel_tasks(self) -> None:
+        tasks = [*self._tasks, *self._background]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        """Run ``coro`` in the background, referenced until it ends (see _cancel_tasks)."""
+        task = self._require_loop().create_task(coro, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     @property
     def closing(self) -> bool:
@@ -258,6 +284,7 @@ class MqttSession:
             finally:
                 for waiter in waiters:
                     waiter.cancel()
+                await asyncio.wait(waiters)  # leave no cancelled waiter pending
 
     def on_connection_change(self, listener: Callable[[bool], None]) -> None:
         """Call ``listener(connected)`` whenever the connection comes or goes."""
@@ -453,7 +480,7 @@ class MqttSession:
             self._session_no,
         )
         if self.options.status_topic:
-            asyncio.create_task(self._publish_birth())  # noqa: RUF006 - bounded by publish
+            self._spawn(self._publish_birth(), f"mqtt-birth-{self.options.client_id}")
 
     async def _publish_birth(self) -> None:
         try:
@@ -489,7 +516,16 @@ class MqttSession:
         client = self._require_client()
         while True:
             msg = await self._incoming.get()
-            received = ReceivedMessage(msg.topic, bytes(msg.payload), msg.qos, bool(msg.retain))
+            topic = msg.topic
+            # paho stamps each PUBLISH with time.monotonic() as it decodes it off the socket.
+            received = ReceivedMessage(
+                topic,
+                bytes(msg.payload),
+                msg.qos,
+                bool(msg.retain),
+                self._parse(topic),
+                msg.timestamp,
+            )
             for topic_filter, _qos, handler in list(self._handlers):
                 if not topic_matches(topic_filter, received.topic):
                     continue
@@ -503,6 +539,14 @@ class MqttSession:
                     logger.exception("handler failed on %s; message dropped", received.topic)
             if msg.qos > 0:
                 client.ack(msg.mid, msg.qos)
+
+    def _parse(self, topic: str) -> ParsedTopic | None:
+        try:
+            return self.topics.parse(topic)
+        except InvalidTopicError as exc:
+            # Not ours to judge: a handler that needs the parts logs the drop.
+            logger.debug("mqtt %s: %s", self.options.client_id, exc)
+            return None
 
     # -- paho callbacks (all on the event loop thread, except socket open/write) ----------
     def _on_connect(

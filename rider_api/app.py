@@ -20,20 +20,23 @@ from fastapi.responses import PlainTextResponse, Response
 from broker_config.messages import ReservationStatus
 from broker_config.registry import Credentials
 from broker_config.session import BrokerEndpoint, MqttSession, SessionOptions
-from broker_config.topics import TopicKind, Topics
+from broker_config.topics import Topics
 from rider_api import __doc__ as package_doc
 from rider_api import models  # noqa: F401 - registers every table
-from rider_api.api.deps import StateDep, hash_token
+from rider_api.api.deps import StateDep
 from rider_api.api.routes import network, ops, reservations, riders, voice
 from rider_api.console import pages as console_pages
 from rider_api.console.queries import alerts_pending_acknowledgement
 from rider_api.core.metrics import Metrics
 from rider_api.core.problems import install_problem_handlers
+from rider_api.core.security import hash_token
 from rider_api.db.engine import WriteGate, checkpoint, make_async_engine, session_factory
 from rider_api.db.migrate import upgrade as upgrade_schema
+from rider_api.db.unit_of_work import ChangeSet, UnitsOfWork
 from rider_api.dispatch.dispatcher import Dispatcher
 from rider_api.mqtt.devices import DeviceBoard
 from rider_api.mqtt.outbox import OutboxRelay
+from rider_api.mqtt.subscriptions import subscribe_all
 from rider_api.network.view import NetworkView
 from rider_api.reservations.changes import Changes
 from rider_api.reservations.notifier import ReservationNotifier
@@ -52,44 +55,6 @@ def _mqtt_endpoint(settings: ApiSettings) -> BrokerEndpoint:
     if password is None and settings.mqtt_credentials_file is not None:
         password = Credentials(settings.mqtt_credentials_file).password(settings.mqtt_username)
     return BrokerEndpoint(settings.mqtt_host, settings.mqtt_port, settings.mqtt_username, password)
-
-
-async def build_state(settings: ApiSettings) -> AppState:
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
-    url = settings.resolved_database_url()
-    await asyncio.to_thread(upgrade_schema, url)
-    engine = make_async_engine(url)
-    sessions = session_factory(engine)
-    async with sessions() as session:
-        network = await NetworkView.load(session)
-    topics = Topics(settings.mqtt_root)
-    return AppState(
-        settings=settings,
-        engine=engine,
-        sessions=sessions,
-        topics=topics,
-        network=network,
-        changes=Changes(topics, network),
-        notifier=ReservationNotifier(),
-        devices=DeviceBoard(topics),
-        metrics=Metrics(),
-        write_gate=WriteGate(engine),
-        operator_token_hashes=frozenset(
-            hash_token(t.get_secret_value()) for t in settings.operator_tokens
-        ),
-    )
-
-
-async def _subscribe_all(state: AppState, mqtt: MqttSession, dispatcher: Dispatcher) -> None:
-    t = state.topics
-    await mqtt.subscribe(t.shared(t.all_of(TopicKind.VEHICLE_EVENTS)), dispatcher.on_driver_event)
-    await mqtt.subscribe(t.shared(t.all_of(TopicKind.STOP_EVENTS)), dispatcher.on_stop_event)
-    # Positions feed this instance's in-memory fleet view: not shared.
-    await mqtt.subscribe(t.all_of(TopicKind.VEHICLE_POSITION), dispatcher.on_position, qos=0)
-    for kind in (TopicKind.STOP_STATUS, TopicKind.VEHICLE_STATUS):
-        await mqtt.subscribe(t.all_of(kind), state.devices.on_status)
-    for kind in (TopicKind.STOP_HEALTH, TopicKind.VEHICLE_HEALTH):
-        await mqtt.subscribe(t.all_of(kind), state.devices.on_health, qos=0)
 
 
 async def _checkpoints(state: AppState, every_s: float = 5.0) -> None:
@@ -114,31 +79,82 @@ async def _watch_network(state: AppState) -> None:
             logger.exception("network reload failed; keeping the current network")
 
 
+def _listen_after_commit(state: AppState) -> None:
+    """What every commit tells the rest of the server, registered once."""
+    units, metrics, notifier, relay = state.unit_of_work, state.metrics, state.notifier, state.relay
+    if relay is not None:
+        units.after_commit(lambda changes: relay.wake() if changes.outbox else None)
+    units.after_commit(state.dispatcher.sync)
+
+    def count_transitions(changes: ChangeSet) -> None:
+        for _res, old, new, _cause in changes.history:
+            metrics.transition(old, new)
+
+    def tell_live_streams(changes: ChangeSet) -> None:
+        for reservation_id in changes.reservations:
+            notifier.publish(reservation_id, {"id": str(reservation_id)})
+
+    units.after_commit(count_transitions)
+    units.after_commit(tell_live_streams)
+
+
 @asynccontextmanager
 async def running(settings: ApiSettings) -> AsyncIterator[AppState]:
     """Everything the API runs, as one ``async with`` block (used by the lifespan)."""
-    state = await build_state(settings)
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    url = settings.resolved_database_url()
+    await asyncio.to_thread(upgrade_schema, url)
     async with AsyncExitStack() as stack:
-        stack.push_async_callback(state.engine.dispose)
-        dispatcher = Dispatcher(state)
-        state.dispatcher = dispatcher
-        await stack.enter_async_context(dispatcher)
+        engine = make_async_engine(url)
+        stack.push_async_callback(engine.dispose)
+        sessions = session_factory(engine)
+        async with sessions() as session:
+            network = await NetworkView.load(session)
+        topics = Topics(settings.mqtt_root)
+        changes = Changes(topics, network)
+        metrics = Metrics()
+        units = UnitsOfWork(sessions, WriteGate(engine))
+        dispatcher = Dispatcher(
+            settings=settings, units=units, changes=changes, network=network, metrics=metrics
+        )
+        mqtt: MqttSession | None = None
+        relay: OutboxRelay | None = None
         if settings.mqtt_enabled:
             options = SessionOptions(
                 client_id=f"bushail-server-{settings.instance}",
-                status_topic=state.topics.server_status(settings.instance),
+                root=settings.mqtt_root,
+                status_topic=topics.server_status(settings.instance),
                 version=VERSION,
             )
             mqtt = await stack.enter_async_context(MqttSession(_mqtt_endpoint(settings), options))
-            state.mqtt = mqtt
-            mqtt.on_connection_change(lambda up: state.metrics.broker_connected.set(1 if up else 0))
-            await _subscribe_all(state, mqtt, dispatcher)
-            state.relay = await stack.enter_async_context(
-                OutboxRelay(state.sessions, mqtt, write_gate=state.write_gate)
-            )
+            mqtt.on_connection_change(lambda up: metrics.broker_connected.set(1 if up else 0))
+            relay = OutboxRelay(sessions, mqtt, write_gate=units.gate)
+        state = AppState(
+            settings=settings,
+            engine=engine,
+            sessions=sessions,
+            unit_of_work=units,
+            topics=topics,
+            network=network,
+            changes=changes,
+            notifier=ReservationNotifier(),
+            devices=DeviceBoard(topics),
+            metrics=metrics,
+            dispatcher=dispatcher,
+            operator_token_hashes=frozenset(
+                hash_token(t.get_secret_value()) for t in settings.operator_tokens
+            ),
+            mqtt=mqtt,
+            relay=relay,
+        )
+        _listen_after_commit(state)
+        await stack.enter_async_context(dispatcher)
+        if mqtt is not None and relay is not None:
+            await subscribe_all(state, mqtt)
+            await stack.enter_async_context(relay)
         watcher = asyncio.create_task(_watch_network(state), name="network-watch")
         stack.callback(watcher.cancel)
-        if state.engine.dialect.name == "sqlite":
+        if engine.dialect.name == "sqlite":
             checkpointer = asyncio.create_task(_checkpoints(state), name="sqlite-checkpoint")
             stack.callback(checkpointer.cancel)
         yield state
@@ -182,7 +198,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         """Prometheus metrics."""
         m = state.metrics
         counts: dict[str, int] = dict.fromkeys((s.value for s in ReservationStatus), 0)
-        for tracked in state.dispatcher.tracked.values() if state.dispatcher else ():
+        for tracked in state.dispatcher.tracked.values():
             counts[tracked.status.value] += 1
         for status_value, n in counts.items():
             m.reservations.labels(status=status_value).set(n)

@@ -29,7 +29,7 @@ from broker_config.device.audio import make_sink
 from broker_config.device.runtime import DeviceRuntime, HealthFacts
 from broker_config.device.speech import Speaker, VoiceConfig, make_speaker
 from broker_config.device.speech_queue import SpeechQueue
-from broker_config.errors import InvalidTopicError, MalformedPayloadError, MqttError
+from broker_config.errors import MalformedPayloadError, MqttError
 from broker_config.messages import (
     Announcement,
     ButtonAction,
@@ -40,7 +40,7 @@ from broker_config.messages import (
     utcnow,
 )
 from broker_config.session import BrokerEndpoint, ReceivedMessage
-from broker_config.topics import Owner, Topics, login_for
+from broker_config.topics import Owner, TopicKind, Topics, login_for
 from stop_gateway.announcements import (
     Announcer,
     Prompt,
@@ -132,8 +132,9 @@ class StopGateway:
         self.offer_listeners: list[Callable[[RouteChoice], None]] = []
         self._settling = True  # until the first connection has settled
         self._held: dict[uuid.UUID, CallUpdate] = {}
-        self._settle_task: asyncio.Task[None] | None = None
+        #: Every task the gateway starts, until it ends; the named ones below are in it too.
         self._tasks: set[asyncio.Task[None]] = set()
+        self._settle_task: asyncio.Task[None] | None = None
         self._menu_task: asyncio.Task[None] | None = None
         self._offered: RouteChoice | None = None
         self._chosen: asyncio.Event = asyncio.Event()
@@ -172,15 +173,14 @@ class StopGateway:
         await self.runtime.mqtt.wait_connected(timeout)
 
     async def _cancel_tasks(self) -> None:
-        tasks = [t for t in (*self._tasks, self._settle_task, self._menu_task) if t is not None]
-        if self._book_timer is not None:
-            tasks.append(self._book_timer)
+        tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        self._settle_task = self._menu_task = self._book_timer = None
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(coro)
@@ -232,7 +232,7 @@ class StopGateway:
             return
         if self._settle_task is not None:
             self._settle_task.cancel()
-        self._settle_task = asyncio.get_running_loop().create_task(self._settle())
+        self._settle_task = self._spawn(self._settle())
 
     async def _settle(self) -> None:
         await asyncio.sleep(self.settings.resync_settle_s)
@@ -250,18 +250,27 @@ class StopGateway:
 
     # -- incoming -------------------------------------------------------------------------
     async def _on_call(self, msg: ReceivedMessage) -> None:
+        parsed = msg.parsed
+        if (
+            parsed is None
+            or parsed.kind is not TopicKind.STOP_CALL
+            or parsed.device_id != self.stop_id
+            or parsed.reservation_id is None
+        ):
+            logger.warning(
+                "stop %s: ignored call on %s: not a v1 call topic", self.stop_id, msg.topic
+            )
+            self.runtime.record_error(f"call on a malformed topic {msg.topic!r}")
+            return
         try:
-            parsed = self.topics.parse(msg.topic)
             call = decode_or_clear(StopCall, msg.payload)
-        except (MalformedPayloadError, InvalidTopicError) as exc:
+        except MalformedPayloadError as exc:
             logger.warning(
                 "stop %s: ignored malformed call on %s: %s", self.stop_id, msg.topic, exc
             )
             self.runtime.record_error(f"malformed call: {exc}")
             return
-        rid = uuid.UUID(parsed.reservation_id) if parsed.reservation_id else None
-        if rid is None:
-            return
+        rid = uuid.UUID(parsed.reservation_id)
         if call is None:
             self.tracker.clear(rid)
             self.queue.discard(str(rid))
@@ -309,7 +318,7 @@ class StopGateway:
                     self._chosen.set()
                 return
             self._chosen = asyncio.Event()
-            self._menu_task = asyncio.get_running_loop().create_task(self._menu())
+            self._menu_task = self._spawn(self._menu())
         elif action is ButtonAction.REPEAT:
             calls = self.tracker.active()
             if not calls:
@@ -400,7 +409,7 @@ class StopGateway:
             self._awaiting_book = (chosen.route_id, chosen.direction_id)
             if self._book_timer is not None:
                 self._book_timer.cancel()
-            self._book_timer = asyncio.get_running_loop().create_task(self._book_deadline())
+            self._book_timer = self._spawn(self._book_deadline())
 
     def _note_book_confirmation(self, call: StopCall) -> None:
         wanted = self._awaiting_book

@@ -143,6 +143,7 @@ class DeviceRuntime:
             client_id=settings.client_id or self.login,
             status_topic=status_topic,
             version=version,
+            root=settings.root,
         )
         self.mqtt = MqttSession(endpoint or settings.endpoint(self.login), options)
         self.mqtt.on_connection_change(self._on_connection_change)

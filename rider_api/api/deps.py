@@ -2,30 +2,27 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request, status
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from rider_api.core.problems import Problem
+from rider_api.core.security import OPERATOR_COOKIE, RIDER_COOKIE, bearer_token, hash_token
 from rider_api.models import Rider
 from rider_api.state import AppState
 
 __all__ = [
     "CurrentRider",
     "OperatorDep",
+    "PageOperatorDep",
     "SessionDep",
     "StateDep",
-    "bearer_token",
-    "hash_token",
+    "operator_digest",
+    "request_token",
 ]
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def get_state(request: Request) -> AppState:
@@ -51,17 +48,13 @@ _UNAUTHENTICATED = Problem(
 )
 
 
-def bearer_token(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
-    cookie = request.cookies.get("bushail_token")
-    return cookie or None
+def request_token(request: Request) -> str | None:
+    """The rider's token: the ``Authorization: Bearer`` header, else the app's cookie."""
+    return bearer_token(request.headers) or request.cookies.get(RIDER_COOKIE) or None
 
 
 async def current_rider(request: Request, state: StateDep) -> Rider:
-    token = bearer_token(request)
+    token = request_token(request)
     if token is None:
         raise _UNAUTHENTICATED
     digest = hash_token(token)
@@ -83,14 +76,43 @@ async def current_rider(request: Request, state: StateDep) -> Rider:
 CurrentRider = Annotated[Rider, Depends(current_rider)]
 
 
-async def current_operator(request: Request, state: StateDep) -> str:
-    token = bearer_token(request) or request.cookies.get("bushail_ops_token")
-    if token is None:
-        raise _UNAUTHENTICATED
-    digest = hash_token(token)
-    if digest not in state.operator_token_hashes:
+def operator_digest(state: AppState, token: str) -> str | None:
+    """The stored hash of ``token`` if it is an operator's token, else None."""
+    digest = hash_token(token.strip())
+    return digest if digest in state.operator_token_hashes else None
+
+
+def _operator(request: Request, state: AppState, *, redirect: bool) -> str:
+    # The console's cookie before the rider app's: one browser may hold both.
+    token = (
+        bearer_token(request.headers)
+        or request.cookies.get(OPERATOR_COOKIE)
+        or request.cookies.get(RIDER_COOKIE)
+    )
+    if not token:
+        if redirect:
+            raise HTTPException(status.HTTP_303_SEE_OTHER, headers={"Location": "/ops/login"})
+        raise Problem(
+            401,
+            "Sign in first: send 'Authorization: Bearer <operator token>'.",
+            code="unauthenticated",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    digest = operator_digest(state, token)
+    if digest is None:
         raise Problem(403, "This page and API are for operators only.", code="operator-only")
     return digest
 
 
+async def current_operator(request: Request, state: StateDep) -> str:
+    """The operator's token hash, for the operator API (401 or 403 otherwise)."""
+    return _operator(request, state, redirect=False)
+
+
+async def page_operator(request: Request, state: StateDep) -> str:
+    """The same for console pages: without any token, a redirect to the sign-in page."""
+    return _operator(request, state, redirect=True)
+
+
 OperatorDep = Annotated[str, Depends(current_operator)]
+PageOperatorDep = Annotated[str, Depends(page_operator)]

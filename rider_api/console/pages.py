@@ -12,14 +12,13 @@ import csv
 import io
 import json
 import logging
-import uuid
 from collections.abc import AsyncIterator
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, Form, Query, Request, status
 from fastapi.responses import (
     FileResponse,
     HTMLResponse,
@@ -31,22 +30,24 @@ from fastapi.templating import Jinja2Templates
 from pydantic import TypeAdapter
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from broker_config.messages import Announcement, Localized, utcnow
-from rider_api.api.deps import StateDep, hash_token
+from broker_config.i18n import other_lang, pick_lang
+from broker_config.messages import Lang, Localized, utcnow
+from rider_api.api.deps import OperatorDep, PageOperatorDep, StateDep, operator_digest
 from rider_api.console import charts
-from rider_api.console.i18n import Lang, pick_lang, text
+from rider_api.console.i18n import TEXTS, t
 from rider_api.console.live import Snapshot, build_snapshot
 from rider_api.console.quality import QualityFigures, QualityReport, compute_quality
 from rider_api.console.queries import load_quality_inputs
 from rider_api.core.problems import Problem
-from rider_api.mqtt.outbox import enqueue
+from rider_api.core.security import OPERATOR_COOKIE
+from rider_api.mqtt.announcements import UnknownTargetError, announce, stops_of
 from rider_api.state import AppState
 
 __all__ = ["COOKIE", "ConsoleSettings", "router"]
 
 logger = logging.getLogger(__name__)
 
-COOKIE = "bushail_ops_token"
+COOKIE = OPERATOR_COOKIE
 HERE = Path(__file__).parent
 STATIC_FILES = {"console.css": "text/css", "console.js": "text/javascript"}
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -79,42 +80,7 @@ SettingsDep = Annotated[ConsoleSettings, Depends(_settings)]
 # -- who is calling ----------------------------------------------------------------------
 
 
-def _token(request: Request) -> str | None:
-    # The console cookie before the rider app's cookie: one browser may hold both.
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    return request.cookies.get(COOKIE) or request.cookies.get("bushail_token") or None
-
-
-def _check(request: Request, state: AppState, *, redirect: bool) -> str:
-    token = _token(request)
-    if token is None:
-        if redirect:
-            raise HTTPException(status.HTTP_303_SEE_OTHER, headers={"Location": "/ops/login"})
-        raise Problem(
-            401,
-            "Sign in first: send 'Authorization: Bearer <operator token>'.",
-            code="unauthenticated",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    digest = hash_token(token)
-    if digest not in state.operator_token_hashes:
-        raise Problem(403, "This page and API are for operators only.", code="operator-only")
-    return digest
-
-
-async def page_operator(request: Request, state: StateDep) -> str:
-    return _check(request, state, redirect=True)
-
-
-async def api_operator(request: Request, state: StateDep) -> str:
-    return _check(request, state, redirect=False)
-
-
-PageOperator = Annotated[str, Depends(page_operator)]
-ApiOperator = Annotated[str, Depends(api_operator)]
-LangQuery = Annotated[Literal["zh-TW", "en"] | None, Query()]
+LangQuery = Annotated[Lang | None, Query()]
 
 
 # -- rendering helpers -------------------------------------------------------------------
@@ -124,7 +90,7 @@ def _context(request: Request, state: AppState, lang: Lang, **extra: Any) -> dic
     tz = ZoneInfo(state.settings.service_timezone)
 
     def t(key: str, **values: object) -> str:
-        return text(key, lang, **values)
+        return TEXTS.t(key, lang, **values)
 
     def loc(value: Localized | None, fallback: str = "") -> str:
         return value.get(lang) if value is not None else fallback
@@ -151,8 +117,9 @@ def _context(request: Request, state: AppState, lang: Lang, **extra: Any) -> dic
     return {
         "request": request,
         "lang": lang,
-        "other_lang": "en" if lang == "zh-TW" else "zh-TW",
+        "other_lang": other_lang(lang),
         "t": t,
+        "texts": TEXTS,
         "loc": loc,
         "when": when,
         "dur": dur,
@@ -207,10 +174,8 @@ async def login(
     lang: LangQuery = None,
 ) -> Response:
     lang_ = pick_lang(lang)
-    if hash_token(token.strip()) not in state.operator_token_hashes:
-        return _render(
-            request, state, lang_, "login.html", code=403, error=text("login.bad", lang_)
-        )
+    if operator_digest(state, token) is None:
+        return _render(request, state, lang_, "login.html", code=403, error=t("login.bad", lang_))
     target = "/ops?lang=en" if lang_ == "en" else "/ops"
     response = RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
     response.set_cookie(
@@ -226,7 +191,7 @@ async def login(
 
 
 @router.post("/logout")
-async def logout(_op: PageOperator) -> RedirectResponse:
+async def logout(_op: PageOperatorDep) -> RedirectResponse:
     response = RedirectResponse("/ops/login", status_code=status.HTTP_303_SEE_OTHER)
     response.delete_cookie(COOKIE, path="/ops", httponly=True, samesite="strict")
     return response
@@ -238,7 +203,7 @@ async def logout(_op: PageOperator) -> RedirectResponse:
 @router.get("", response_class=HTMLResponse)
 async def live_page(
     request: Request,
-    _op: PageOperator,
+    _op: PageOperatorDep,
     state: StateDep,
     settings: SettingsDep,
     lang: LangQuery = None,
@@ -259,7 +224,7 @@ _SNAPSHOT = TypeAdapter(Snapshot)
 
 
 @router.get("/live.json")
-async def live_json(_op: ApiOperator, state: StateDep, settings: SettingsDep) -> dict[str, Any]:
+async def live_json(_op: OperatorDep, state: StateDep, settings: SettingsDep) -> dict[str, Any]:
     """The live board as data: devices, bookings, offline stops with bookings, incidents."""
     snap = await build_snapshot(state, heartbeat_s=settings.heartbeat_s)
     data: dict[str, Any] = _SNAPSHOT.dump_python(snap, mode="json", by_alias=True)
@@ -270,7 +235,7 @@ async def live_json(_op: ApiOperator, state: StateDep, settings: SettingsDep) ->
 @router.get("/live/events", response_class=StreamingResponse, response_model=None)
 async def live_events(
     request: Request,
-    _op: ApiOperator,
+    _op: OperatorDep,
     state: StateDep,
     settings: SettingsDep,
     lang: LangQuery = None,
@@ -359,9 +324,9 @@ def _charts(report: QualityReport, lang: Lang) -> list[dict[str, Any]]:
     """The charts of the quality page, each with its table rows."""
 
     def chart(key: str, key_label: str, bars: list[charts.Bar]) -> dict[str, Any]:
-        title = text(key, lang)
+        title = t(key, lang)
         top = max((b.value for b in bars), default=0)
-        desc = text("chart.desc", lang, n=len(bars), max=f"{top:g}")
+        desc = t("chart.desc", lang, n=len(bars), max=f"{top:g}")
         return {
             "title": title,
             "key_label": key_label,
@@ -370,10 +335,10 @@ def _charts(report: QualityReport, lang: Lang) -> list[dict[str, Any]]:
         }
 
     day, hour, route, vehicle = (
-        text("q.day", lang),
-        text("q.hour", lang),
-        text("col.route", lang),
-        text("col.vehicle", lang),
+        t("q.day", lang),
+        t("q.hour", lang),
+        t("col.route", lang),
+        t("col.vehicle", lang),
     )
     by_day = report.by_day.items()
     by_hour = [(f"{h:02d}:00", f) for h, f in report.by_hour.items()]
@@ -423,7 +388,7 @@ def _charts(report: QualityReport, lang: Lang) -> list[dict[str, Any]]:
 @router.get("/quality", response_class=HTMLResponse)
 async def quality_page(
     request: Request,
-    _op: PageOperator,
+    _op: PageOperatorDep,
     state: StateDep,
     settings: SettingsDep,
     start: DateQuery = None,
@@ -447,7 +412,7 @@ async def quality_page(
 
 @router.get("/quality.json")
 async def quality_json(
-    _op: ApiOperator,
+    _op: OperatorDep,
     state: StateDep,
     settings: SettingsDep,
     start: DateQuery = None,
@@ -495,7 +460,7 @@ def quality_csv_text(report: QualityReport) -> str:
 
 @router.get("/quality.csv", response_class=Response)
 async def quality_csv(
-    _op: ApiOperator,
+    _op: OperatorDep,
     state: StateDep,
     settings: SettingsDep,
     start: DateQuery = None,
@@ -513,24 +478,9 @@ async def quality_csv(
 # -- broadcast ---------------------------------------------------------------------------
 
 
-def broadcast_stops(state: AppState, target: str, stop_id: str, route_id: str) -> list[str]:
-    """The stops an announcement goes to; raises ``KeyError`` with a text key if none."""
-    net = state.network
-    if target == "stop":
-        if stop_id not in net.stops:
-            raise KeyError("broadcast.err.stop")
-        return [stop_id]
-    if target == "route":
-        if route_id not in net.routes:
-            raise KeyError("broadcast.err.route")
-        found = {s for (r, _d), d in net.directions.items() if r == route_id for s in d.stop_ids}
-        return sorted(found)
-    return sorted(net.stops)
-
-
 @router.get("/broadcast", response_class=HTMLResponse)
 async def broadcast_form(
-    request: Request, _op: PageOperator, state: StateDep, lang: LangQuery = None
+    request: Request, _op: PageOperatorDep, state: StateDep, lang: LangQuery = None
 ) -> HTMLResponse:
     return _render(
         request, state, pick_lang(lang), "broadcast.html", form={}, error=None, sent=None
@@ -540,7 +490,7 @@ async def broadcast_form(
 @router.post("/broadcast", response_class=HTMLResponse)
 async def broadcast(
     request: Request,
-    _op: PageOperator,
+    _op: PageOperatorDep,
     state: StateDep,
     target: Annotated[Literal["stop", "route", "all"], Form()],
     text_zh: Annotated[str, Form(max_length=500)] = "",
@@ -566,9 +516,11 @@ async def broadcast(
         error = "broadcast.err.text"
     else:
         try:
-            stops = broadcast_stops(state, target, stop_id.strip(), route_id.strip())
-        except KeyError as exc:
-            error = str(exc.args[0])
+            stops = stops_of(
+                state.network, target, stop_id=stop_id.strip(), route_id=route_id.strip()
+            )
+        except UnknownTargetError as exc:
+            error = f"broadcast.err.{exc.kind}"
         if not stops and error is None:
             error = "broadcast.err.none"
     if error is not None:
@@ -579,17 +531,11 @@ async def broadcast(
             "broadcast.html",
             code=422,
             form=form,
-            error=text(error, lang_),
+            error=t(error, lang_),
             sent=None,
         )
     message_text = Localized.model_validate({"zh-TW": text_zh.strip(), "en": text_en.strip()})
-    async with state.unit_of_work() as uow:
-        for sid in stops:
-            message = Announcement(id=uuid.uuid4(), text=message_text, priority=priority)
-            await enqueue(
-                uow.session, state.topics.stop_announce(sid), message, reservation_id=None
-            )
-        uow.changes.outbox = True
+    await announce(state, stop_ids=stops, text=message_text, priority=priority)
     logger.info("broadcast to %d stops (%s)", len(stops), target)
     return _render(
         request,
@@ -599,5 +545,5 @@ async def broadcast(
         code=202,
         form={},
         error=None,
-        sent=text("broadcast.sent", lang_, n=len(stops)),
+        sent=t("broadcast.sent", lang_, n=len(stops)),
     )

@@ -19,20 +19,17 @@ from typing import TypeVar
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from broker_config.messages import (
-    ButtonAction,
     DriverEvent,
     DriverEventType,
     ReservationStatus,
-    StopEvent,
     VehiclePosition,
     VehicleStopStatus,
-    decode,
     utcnow,
 )
-from broker_config.session import ReceivedMessage
+from rider_api.core.metrics import Metrics
+from rider_api.db.unit_of_work import ChangeSet, UnitOfWork, UnitsOfWork
 from rider_api.dispatch.fleet import (
     FleetView,
     VehicleState,
@@ -42,14 +39,14 @@ from rider_api.dispatch.fleet import (
 )
 from rider_api.models import Incident, ProcessedEvent, Reservation
 from rider_api.network.view import NetworkView
-from rider_api.reservations.changes import ChangeSet
+from rider_api.reservations.changes import Changes
 from rider_api.reservations.lifecycle import (
     ACTIVE_STATUSES,
     PICKUP_STATUSES,
     IllegalTransitionError,
     Trigger,
 )
-from rider_api.state import AppState
+from rider_api.settings import ApiSettings
 
 __all__ = ["Dispatcher"]
 
@@ -112,10 +109,21 @@ def _discard(index: dict[K, dict[uuid.UUID, None]], key: K, reservation_id: uuid
 
 
 class Dispatcher:
-    def __init__(self, state: AppState) -> None:
-        self.state = state
-        self.network: NetworkView = state.network
-        self.fleet = FleetView(state.network)
+    def __init__(
+        self,
+        *,
+        settings: ApiSettings,
+        units: UnitsOfWork,
+        changes: Changes,
+        network: NetworkView,
+        metrics: Metrics,
+    ) -> None:
+        self.settings = settings
+        self.units = units
+        self.changes = changes
+        self.metrics = metrics
+        self.network = network
+        self.fleet = FleetView(network)
         #: Every active reservation; read it, change it only through ``sync``.
         self.tracked: dict[uuid.UUID, Tracked] = {}
         # Indexes of ``tracked`` so that a position only looks at what concerns it
@@ -146,7 +154,7 @@ class Dispatcher:
 
     async def load(self) -> None:
         self.fleet.network = self.network
-        async with self.state.sessions() as session:
+        async with self.units.sessions() as session:
             rows = (
                 await session.exec(
                     select(Reservation).where(
@@ -186,7 +194,7 @@ class Dispatcher:
         _discard(self._by_route, (old.route_id, old.direction_id), reservation_id)
 
     # -- assignment ---------------------------------------------------------------------
-    async def try_assign(self, session: AsyncSession, res: Reservation, changes: ChangeSet) -> bool:
+    async def try_assign(self, uow: UnitOfWork, res: Reservation) -> bool:
         """Assign the best vehicle now if there is one (inside the caller's transaction)."""
         if res.status not in (S.PENDING, S.MISSED):
             return False
@@ -198,36 +206,27 @@ class Dispatcher:
             res.route_id,
             res.direction_id,
             time.monotonic(),
-            self.state.settings.position_staleness_s,
+            self.settings.position_staleness_s,
         )
         choice = choose_vehicle(
             self.network,
             candidates,
             res.stop_id,
-            warning_s=self.state.settings.driver_warning_s,
+            warning_s=self.settings.driver_warning_s,
             exclude=exclude,
         )
         if choice is None:
             if res.status is S.MISSED:
-                await self.state.changes.apply(
-                    session,
-                    res,
-                    Trigger.REQUEUE,
-                    "no other bus approaching: waiting",
-                    changes,
-                    vehicle_id=None,
+                self.changes.apply(
+                    uow, res, Trigger.REQUEUE, "no other bus approaching: waiting", vehicle_id=None
                 )
             return False
         vehicle, eta = choice
         res.eta_s = eta
         res.stop_sequence = self._stop_sequence(vehicle, res.stop_id)
         cause = f"bus {vehicle.vehicle_id} assigned, about {eta // 60} min away"
-        await self.state.changes.apply(
-            session, res, Trigger.ASSIGN, cause, changes, vehicle_id=vehicle.vehicle_id
-        )
-        self.state.metrics.booking_to_alert.observe(
-            max(0.0, (utcnow() - res.created_at).total_seconds())
-        )
+        self.changes.apply(uow, res, Trigger.ASSIGN, cause, vehicle_id=vehicle.vehicle_id)
+        self.metrics.booking_to_alert.observe(max(0.0, (utcnow() - res.created_at).total_seconds()))
         return True
 
     def _stop_sequence(self, vehicle: VehicleState, stop_id: str) -> int | None:
@@ -241,11 +240,10 @@ class Dispatcher:
         return direction.positions.get(stop_id) if direction else None
 
     # -- positions ----------------------------------------------------------------------
-    async def on_position(self, msg: ReceivedMessage) -> None:
-        parsed = self.state.topics.parse(msg.topic)
-        pos = decode(VehiclePosition, msg.payload)
-        self.state.metrics.positions.inc()
-        vehicle = self.fleet.update(parsed.device_id, pos, time.monotonic())
+    async def on_position(self, vehicle_id: str, pos: VehiclePosition) -> None:
+        """A vehicle's position: update the fleet view and act on what it changes."""
+        self.metrics.positions.inc()
+        vehicle = self.fleet.update(vehicle_id, pos, time.monotonic())
         if vehicle is None or vehicle.index is None:
             return
         await self.evaluate(vehicle)
@@ -305,7 +303,7 @@ class Dispatcher:
             if near and tracked.status in (S.ASSIGNED, S.ACKNOWLEDGED):
                 return "arriving"
             eta = eta_seconds(self.network, vehicle, tracked.stop_id)
-            if _eta_changed(tracked.eta_s, eta, self.state.settings.eta_refresh_threshold_s):
+            if _eta_changed(tracked.eta_s, eta, self.settings.eta_refresh_threshold_s):
                 return "eta"
             return None
         if tracked.status in (S.RIDING, S.ALIGHTING) and tracked.destination_stop_id:
@@ -326,74 +324,67 @@ class Dispatcher:
         return None
 
     async def _act(self, reservation_id: uuid.UUID, action: str, vehicle: VehicleState) -> None:
-        async with self._lock, self.state.unit_of_work() as uow:
+        async with self._lock, self.units() as uow:
             res = await uow.session.get(Reservation, reservation_id, with_for_update=True)
             if res is None or res.status not in ACTIVE_STATUSES:
                 return
-            changes = self.state.changes
-            s, c = uow.session, uow.changes
+            changes = self.changes
             try:
                 if action == "assign":
-                    await self.try_assign(s, res, c)
+                    await self.try_assign(uow, res)
                 elif action == "arriving":
                     res.eta_s = eta_seconds(self.network, vehicle, res.stop_id)
-                    await changes.apply(
-                        s, res, Trigger.INCOMING, f"bus {vehicle.vehicle_id} is arriving", c
+                    changes.apply(
+                        uow, res, Trigger.INCOMING, f"bus {vehicle.vehicle_id} is arriving"
                     )
                 elif action == "at_stop":
                     res.eta_s = 0
-                    await changes.apply(
-                        s, res, Trigger.STOPPED, f"bus {vehicle.vehicle_id} is at the stop", c
+                    changes.apply(
+                        uow, res, Trigger.STOPPED, f"bus {vehicle.vehicle_id} is at the stop"
                     )
                 elif action == "eta":
                     res.eta_s = eta_seconds(self.network, vehicle, res.stop_id)
-                    await changes.refresh(s, res, c)
+                    changes.refresh(uow, res)
                 elif action == "missed":
                     await self._miss(
-                        s,
+                        uow,
                         res,
-                        c,
                         "left",
                         f"bus {vehicle.vehicle_id} left the stop without a boarding",
                     )
                 elif action == "off_route":
                     await self._miss(
-                        s,
+                        uow,
                         res,
-                        c,
                         "left",
                         f"bus {vehicle.vehicle_id} now runs another route or direction",
                     )
                 elif action == "trip_over":
-                    await changes.apply(
-                        s,
+                    changes.apply(
+                        uow,
                         res,
                         Trigger.ALIGHT,
                         f"bus {vehicle.vehicle_id} finished the trip",
-                        c,
                     )
                 elif action == "approach_destination":
-                    await changes.apply(
-                        s,
+                    changes.apply(
+                        uow,
                         res,
                         Trigger.APPROACH_DESTINATION,
                         f"bus {vehicle.vehicle_id} is approaching the destination",
-                        c,
                     )
                 elif action == "left_destination":
-                    await changes.apply(
-                        s, res, Trigger.ALIGHT, f"bus {vehicle.vehicle_id} left the destination", c
+                    changes.apply(
+                        uow, res, Trigger.ALIGHT, f"bus {vehicle.vehicle_id} left the destination"
                     )
             except IllegalTransitionError as exc:
                 logger.info("reservation %s: %s ignored: %s", reservation_id, action, exc)
 
-    async def _miss(
-        self, session: AsyncSession, res: Reservation, changes: ChangeSet, reason: str, cause: str
-    ) -> None:
+    async def _miss(self, uow: UnitOfWork, res: Reservation, reason: str, cause: str) -> None:
         vehicle_id = res.vehicle_id
         res.missed_count += 1
-        await self.state.changes.apply(session, res, Trigger.MISS, cause, changes, reason=reason)
-        session.add(
+        self.changes.apply(uow, res, Trigger.MISS, cause, reason=reason)
+        uow.session.add(
             Incident(
                 kind="missed",
                 reservation_id=res.id,
@@ -403,26 +394,21 @@ class Dispatcher:
                 reason=reason,
             )
         )
-        self.state.metrics.incidents.labels(kind="missed").inc()
+        self.metrics.incidents.labels(kind="missed").inc()
         tracked = self.tracked.get(res.id)
         if tracked is None:
             tracked = Tracked.of(res)
             self._put(tracked)
         if vehicle_id:
             tracked.excluded.add(vehicle_id)
-        await self.try_assign(session, res, changes)
+        await self.try_assign(uow, res)
 
     # -- driver events ------------------------------------------------------------------
-    async def on_driver_event(self, msg: ReceivedMessage) -> None:
-        parsed = self.state.topics.parse(msg.topic)
-        event = decode(DriverEvent, msg.payload)
-        await self.apply_driver_event(parsed.device_id, event)
-
     async def apply_driver_event(self, vehicle_id: str, event: DriverEvent) -> None:
         async with self._lock:
             try:
-                async with self.state.unit_of_work() as uow:
-                    s, c = uow.session, uow.changes
+                async with self.units() as uow:
+                    s = uow.session
                     s.add(ProcessedEvent(id=event.id))
                     await s.flush()
                     res = await s.get(Reservation, event.reservation_id, with_for_update=True)
@@ -442,37 +428,33 @@ class Dispatcher:
                             res.vehicle_id,
                         )
                         return
-                    await self._apply_driver(s, res, event, c)
+                    await self._apply_driver(uow, res, event)
             except IntegrityError:
                 logger.info("driver event %s already applied", event.id)
                 return
 
-    async def _apply_driver(
-        self, s: AsyncSession, res: Reservation, event: DriverEvent, c: ChangeSet
-    ) -> None:
-        changes = self.state.changes
+    async def _apply_driver(self, uow: UnitOfWork, res: Reservation, event: DriverEvent) -> None:
+        changes = self.changes
         t = event.type
         try:
             if t is DriverEventType.ACKNOWLEDGED:
                 if res.status is S.ASSIGNED:
-                    await changes.apply(s, res, Trigger.ACK, "driver confirmed", c)
+                    changes.apply(uow, res, Trigger.ACK, "driver confirmed")
                 elif res.acknowledged_at is None and res.status in PICKUP_STATUSES:
                     res.acknowledged_at = utcnow()
                     res.ack_overdue = False
-                    await changes.refresh(s, res, c)
+                    changes.refresh(uow, res)
             elif t is DriverEventType.BOARDED:
                 if res.status in (S.ASSIGNED, S.ACKNOWLEDGED, S.ARRIVING):
-                    await changes.apply(
-                        s, res, Trigger.STOPPED, "driver reports the bus at the stop", c
-                    )
-                await changes.apply(s, res, Trigger.BOARD, "driver: rider boarded", c)
+                    changes.apply(uow, res, Trigger.STOPPED, "driver reports the bus at the stop")
+                changes.apply(uow, res, Trigger.BOARD, "driver: rider boarded")
                 if res.destination_stop_id:
-                    await changes.apply(s, res, Trigger.RIDE, "riding to the destination", c)
+                    changes.apply(uow, res, Trigger.RIDE, "riding to the destination")
                 else:
-                    await changes.apply(s, res, Trigger.COMPLETE, "boarded, no destination set", c)
+                    changes.apply(uow, res, Trigger.COMPLETE, "boarded, no destination set")
             elif t is DriverEventType.NO_SHOW:
-                await changes.apply(s, res, Trigger.NO_SHOW, "driver: rider not at the stop", c)
-                s.add(
+                changes.apply(uow, res, Trigger.NO_SHOW, "driver: rider not at the stop")
+                uow.session.add(
                     Incident(
                         kind="no_show",
                         reservation_id=res.id,
@@ -481,24 +463,14 @@ class Dispatcher:
                         stop_id=res.stop_id,
                     )
                 )
-                self.state.metrics.incidents.labels(kind="no_show").inc()
+                self.metrics.incidents.labels(kind="no_show").inc()
             elif t is DriverEventType.CANNOT_STOP:
                 reason = event.reason.value if event.reason else "other"
-                await self._miss(s, res, c, reason, f"driver cannot stop: {reason}")
+                await self._miss(uow, res, reason, f"driver cannot stop: {reason}")
             elif t is DriverEventType.ALIGHTED:
-                await changes.apply(s, res, Trigger.ALIGHT, "driver: rider alighted", c)
+                changes.apply(uow, res, Trigger.ALIGHT, "driver: rider alighted")
         except IllegalTransitionError as exc:
             logger.info("driver event %s on reservation %s ignored: %s", t.value, res.id, exc)
-
-    # -- stop events --------------------------------------------------------------------
-    async def on_stop_event(self, msg: ReceivedMessage) -> None:
-        from rider_api.reservations.stop_buttons import apply_stop_event
-
-        parsed = self.state.topics.parse(msg.topic)
-        event = decode(StopEvent, msg.payload)
-        if event.action is ButtonAction.REPEAT:
-            return
-        await apply_stop_event(self.state, parsed.device_id, event)
 
     # -- timers -------------------------------------------------------------------------
     async def _timers(self) -> None:
@@ -514,7 +486,7 @@ class Dispatcher:
     async def tick(self, now: dt.datetime | None = None) -> None:
         """Unacknowledged alerts, expiry, and pending bookings after the last bus."""
         now = now or utcnow()
-        settings = self.state.settings
+        settings = self.settings
         overdue_before = now - dt.timedelta(seconds=settings.ack_timeout_s)
         try:
             tz = zoneinfo.ZoneInfo(self.network.timezone)
@@ -546,24 +518,19 @@ class Dispatcher:
                 await self._timer_action(res.id, action)
 
     async def _timer_action(self, reservation_id: uuid.UUID, action: str) -> None:
-        async with self._lock, self.state.unit_of_work() as uow:
+        async with self._lock, self.units() as uow:
             res = await uow.session.get(Reservation, reservation_id, with_for_update=True)
             if res is None or res.status not in ACTIVE_STATUSES:
                 return
-            s, c = uow.session, uow.changes
             try:
                 if action == "expire":
-                    await self.state.changes.apply(
-                        s, res, Trigger.EXPIRE, "not served within its lifetime", c
-                    )
+                    self.changes.apply(uow, res, Trigger.EXPIRE, "not served within its lifetime")
                 elif action == "service_ended":
-                    await self.state.changes.apply(
-                        s, res, Trigger.EXPIRE, "service ended for the day", c
-                    )
+                    self.changes.apply(uow, res, Trigger.EXPIRE, "service ended for the day")
                 elif action == "overdue" and res.status is S.ASSIGNED:
                     res.ack_overdue = True
-                    await self.state.changes.refresh(s, res, c)
-                    s.add(
+                    self.changes.refresh(uow, res)
+                    uow.session.add(
                         Incident(
                             kind="unacknowledged",
                             reservation_id=res.id,
@@ -572,7 +539,7 @@ class Dispatcher:
                             stop_id=res.stop_id,
                         )
                     )
-                    self.state.metrics.incidents.labels(kind="unacknowledged").inc()
+                    self.metrics.incidents.labels(kind="unacknowledged").inc()
                     logger.warning(
                         "reservation %s: driver of %s has not acknowledged; alert re-sent",
                         res.id,

@@ -58,7 +58,10 @@ class DeviceBoard:
         return rec
 
     async def on_status(self, msg: ReceivedMessage) -> None:
-        parsed = self.topics.parse(msg.topic)
+        parsed = msg.parsed
+        if parsed is None:
+            logger.warning("ignored status on %s: not a v1 topic", msg.topic)
+            return
         status = decode_or_clear(DeviceStatus, msg.payload)
         if status is None:
             return
@@ -78,7 +81,10 @@ class DeviceBoard:
             logger.info("device %s %s is %s", rec.kind, rec.device_id, rec.state.value)
 
     async def on_health(self, msg: ReceivedMessage) -> None:
-        parsed = self.topics.parse(msg.topic)
+        parsed = msg.parsed
+        if parsed is None:
+            logger.warning("ignored health on %s: not a v1 topic", msg.topic)
+            return
         health = decode(DeviceHealth, msg.payload)
         rec = self._record(parsed.spec.owner, parsed.device_id)
         rec.health = health

@@ -1,5 +1,6 @@
-"""Transactional outbox: messages are written with the change that implies them, and a
-relay publishes them at QoS 1, in order per reservation, marking each sent on PUBACK.
+"""Transactional outbox relay: messages are written with the change that implies them
+(``UnitOfWork.enqueue``), and the relay publishes them at QoS 1, in order per
+reservation, marking each sent on PUBACK.
 
 The relay is woken on commit (no polling on the hot path); delayed rows (the clearing
 of a final call, ``not_before`` in the future) are picked up by a timer. After a crash
@@ -22,55 +23,14 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from broker_config.errors import MqttError, PublishRefusedError
-from broker_config.messages import Message, encode, utcnow
+from broker_config.messages import utcnow
 from broker_config.session import MqttSession
 from rider_api.db.engine import WriteGate
 from rider_api.models import OutboxMessage
 
-__all__ = ["OutboxRelay", "enqueue"]
+__all__ = ["OutboxRelay"]
 
 logger = logging.getLogger(__name__)
-
-
-async def enqueue(
-    session: AsyncSession,
-    topic: str,
-    message: Message | None,
-    *,
-    reservation_id: uuid.UUID | None,
-    qos: int = 1,
-    retain: bool = False,
-    delay_s: float = 0.0,
-    supersede: bool = True,
-) -> None:
-    """Add a message to the outbox in the caller's transaction (None: clear a retained topic).
-
-    A new message for a topic supersedes a delayed clear still waiting for that topic,
-    so a call that goes on (pickup -> drop-off) is never wiped by an older clear.
-    ``supersede=False`` skips that check where no clear can be waiting (a first message).
-    """
-    now = utcnow()
-    if supersede:
-        await session.exec(
-            update(OutboxMessage)
-            .where(
-                col(OutboxMessage.topic) == topic,
-                col(OutboxMessage.sent_at).is_(None),
-                col(OutboxMessage.not_before) > now,
-            )
-            .values(sent_at=now)
-        )
-    session.add(
-        OutboxMessage(
-            reservation_id=reservation_id,
-            topic=topic,
-            payload=encode(message) if message is not None else b"",
-            qos=qos,
-            retain=retain,
-            created_at=now,
-            not_before=now + timedelta(seconds=delay_s),
-        )
-    )
 
 
 class OutboxRelay:

@@ -16,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from broker_config.messages import utcnow
 from rider_api.core.problems import Problem
+from rider_api.db.unit_of_work import UnitOfWork
 from rider_api.models import IdempotencyRecord, Reservation, ReservationEvent, Rider
 from rider_api.models.schemas import HistoryItem, ReservationCreate, ReservationPublic
 from rider_api.reservations.lifecycle import ACTIVE_STATUSES, Trigger
@@ -23,6 +24,8 @@ from rider_api.state import AppState
 
 __all__ = [
     "Booked",
+    "book",
+    "cancel",
     "cancel_reservation",
     "create_reservation",
     "get_owned",
@@ -131,10 +134,10 @@ async def _check_limits(
 
 async def create_reservation(
     state: AppState,
+    *,
     rider: Rider,
     body: ReservationCreate,
-    idempotency_key: str | None,
-    *,
+    idempotency_key: str | None = None,
     source: str = "app",
     cause: str = "booked by rider",
 ) -> Booked:
@@ -145,58 +148,80 @@ async def create_reservation(
     (``public`` is then None: read it back).
     """
     _validate_against_network(state, body)
-    body_hash = _request_hash(body)
     try:
         async with state.unit_of_work() as uow:
-            session = uow.session
-            if idempotency_key is not None:
-                existing = await _idempotent_replay(
-                    state, session, rider, idempotency_key, body_hash
-                )
-                if existing is not None:
-                    return Booked(existing, None)
-            await _check_limits(state, session, rider, body)
-            now = utcnow()
-            res = Reservation(
-                rider_id=rider.id,
-                stop_id=body.stop_id,
-                route_id=body.route_id,
-                direction_id=body.direction_id,
-                destination_stop_id=body.destination_stop_id,
-                note=body.note or None,
-                rider_lang=rider.language,
+            booked = await book(
+                state,
+                uow,
+                rider=rider,
+                body=body,
+                idempotency_key=idempotency_key,
                 source=source,
-                created_at=now,
-                updated_at=now,
-                status_since=now,
-                expires_at=now + timedelta(seconds=state.settings.reservation_lifetime_s),
+                cause=cause,
             )
-            await state.changes.record_created(session, res, cause, uow.changes)
-            if idempotency_key is not None:
-                # The record refers to the reservation: write that first.
-                await session.flush()
-                session.add(
-                    IdempotencyRecord(
-                        rider_id=rider.id,
-                        key=idempotency_key,
-                        request_hash=body_hash,
-                        reservation_id=res.id,
-                    )
-                )
-            if state.dispatcher is not None:
-                await state.dispatcher.try_assign(session, res, uow.changes)
-            # Built from what this transaction wrote: no read-back after commit.
-            public = public_of(state, res, uow.changes.events.get(res.id, []))
-        return Booked(res.id, public)
+        return booked
     except IntegrityError:
         # A concurrent request with the same Idempotency-Key won the race.
         if idempotency_key is None:
             raise
         async with state.sessions() as session:
-            replay = await _idempotent_replay(state, session, rider, idempotency_key, body_hash)
+            replay = await _idempotent_replay(
+                state, session, rider, idempotency_key, _request_hash(body)
+            )
         if replay is None:
             raise
         return Booked(replay, None)
+
+
+async def book(
+    state: AppState,
+    uow: UnitOfWork,
+    *,
+    rider: Rider,
+    body: ReservationCreate,
+    idempotency_key: str | None,
+    source: str,
+    cause: str,
+) -> Booked:
+    """``create_reservation`` inside the caller's unit of work (raises ``Problem``)."""
+    _validate_against_network(state, body)
+    session = uow.session
+    body_hash = _request_hash(body)
+    if idempotency_key is not None:
+        existing = await _idempotent_replay(state, session, rider, idempotency_key, body_hash)
+        if existing is not None:
+            return Booked(existing, None)
+    await _check_limits(state, session, rider, body)
+    now = utcnow()
+    res = Reservation(
+        rider_id=rider.id,
+        stop_id=body.stop_id,
+        route_id=body.route_id,
+        direction_id=body.direction_id,
+        destination_stop_id=body.destination_stop_id,
+        note=body.note or None,
+        rider_lang=rider.language,
+        source=source,
+        created_at=now,
+        updated_at=now,
+        status_since=now,
+        expires_at=now + timedelta(seconds=state.settings.reservation_lifetime_s),
+    )
+    state.changes.record_created(uow, res, cause)
+    if idempotency_key is not None:
+        # The record refers to the reservation: write that first.
+        await session.flush()
+        session.add(
+            IdempotencyRecord(
+                rider_id=rider.id,
+                key=idempotency_key,
+                request_hash=body_hash,
+                reservation_id=res.id,
+            )
+        )
+    await state.dispatcher.try_assign(uow, res)
+    # Built from what this transaction wrote: no read-back after commit.
+    return Booked(res.id, public_of(state, res, uow.changes.events.get(res.id, [])))
 
 
 async def _idempotent_replay(
@@ -238,19 +263,32 @@ async def get_owned(
 
 
 async def cancel_reservation(
-    state: AppState, rider: Rider | None, reservation_id: uuid.UUID, cause: str
+    state: AppState, *, reservation_id: uuid.UUID, rider: Rider | None, cause: str
 ) -> None:
+    """Cancel a reservation of ``rider`` (an operator or a stop's button: None)."""
     async with state.unit_of_work() as uow:
-        res = await get_owned(uow.session, rider, reservation_id)
-        if res.status.is_final:
-            raise Problem(
-                409,
-                f"This booking is already {res.status.value.replace('_', ' ')} and cannot be "
-                "cancelled.",
-                code="reservation-final",
-                current_status=res.status.value,
-            )
-        await state.changes.apply(uow.session, res, Trigger.CANCEL, cause, uow.changes)
+        await cancel(state, uow, reservation_id=reservation_id, rider=rider, cause=cause)
+
+
+async def cancel(
+    state: AppState,
+    uow: UnitOfWork,
+    *,
+    reservation_id: uuid.UUID,
+    rider: Rider | None,
+    cause: str,
+) -> None:
+    """``cancel_reservation`` inside the caller's unit of work (raises ``Problem``)."""
+    res = await get_owned(uow.session, rider, reservation_id)
+    if res.status.is_final:
+        raise Problem(
+            409,
+            f"This booking is already {res.status.value.replace('_', ' ')} and cannot be "
+            "cancelled.",
+            code="reservation-final",
+            current_status=res.status.value,
+        )
+    state.changes.apply(uow, res, Trigger.CANCEL, cause)
 
 
 async def to_public(state: AppState, session: AsyncSession, res: Reservation) -> ReservationPublic:

@@ -8,11 +8,7 @@ outbox messages for the stop and the vehicle are written in the caller's transac
 from __future__ import annotations
 
 import logging
-import uuid
-from dataclasses import dataclass, field
 from typing import Final
-
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from broker_config.const import FINAL_CLEAR_DELAY_S
 from broker_config.messages import (
@@ -24,12 +20,12 @@ from broker_config.messages import (
     utcnow,
 )
 from broker_config.topics import Topics
+from rider_api.db.unit_of_work import UnitOfWork
 from rider_api.models import Reservation, ReservationEvent
-from rider_api.mqtt.outbox import enqueue
 from rider_api.network.view import NetworkView
 from rider_api.reservations.lifecycle import PICKUP_STATUSES, Trigger, next_status
 
-__all__ = ["ALERT_STATUSES", "STOP_CALL_STATUSES", "ChangeSet", "Changes"]
+__all__ = ["ALERT_STATUSES", "STOP_CALL_STATUSES", "Changes"]
 
 logger = logging.getLogger(__name__)
 S = ReservationStatus
@@ -40,20 +36,6 @@ STOP_CALL_STATUSES: Final = frozenset(PICKUP_STATUSES | {S.PENDING, S.MISSED})
 ALERT_STATUSES: Final = frozenset(PICKUP_STATUSES | {S.RIDING, S.ALIGHTING})
 
 
-@dataclass
-class ChangeSet:
-    """What a unit of work changed, for after-commit effects (relay wake-up, SSE)."""
-
-    reservations: set[uuid.UUID] = field(default_factory=set)
-    touched: dict[uuid.UUID, Reservation] = field(default_factory=dict)
-    #: History rows written in this unit of work, per reservation.
-    events: dict[uuid.UUID, list[ReservationEvent]] = field(default_factory=dict)
-    outbox: bool = False
-    history: list[tuple[Reservation, ReservationStatus, ReservationStatus, str]] = field(
-        default_factory=list
-    )
-
-
 class Changes:
     """Writes transitions and their messages; one per app, stateless between calls."""
 
@@ -61,13 +43,12 @@ class Changes:
         self.topics = topics
         self.network = network
 
-    async def apply(
+    def apply(
         self,
-        session: AsyncSession,
+        uow: UnitOfWork,
         res: Reservation,
         trigger: Trigger,
         cause: str,
-        changes: ChangeSet,
         *,
         vehicle_id: str | object | None = ...,
         reason: str | object | None = ...,
@@ -92,11 +73,11 @@ class Changes:
             res.ack_overdue = False
         if res.status.is_final or res.status in (S.BOARDED, S.RIDING):
             res.eta_s = None
-        session.add(res)
+        uow.session.add(res)
         event = ReservationEvent(reservation_id=res.id, status=res.status, at=now, cause=cause)
-        session.add(event)
-        changes.events.setdefault(res.id, []).append(event)
-        changes.history.append((res, prev_status, res.status, cause))
+        uow.session.add(event)
+        uow.changes.events.setdefault(res.id, []).append(event)
+        uow.changes.history.append((res, prev_status, res.status, cause))
         logger.info(
             "reservation %s: %s -> %s (%s)",
             res.id,
@@ -105,46 +86,42 @@ class Changes:
             cause,
             extra={"reservation_id": str(res.id), "vehicle_id": res.vehicle_id},
         )
-        await self._emit(session, res, prev_status, prev_vehicle, changes)
+        self._emit(uow, res, prev_status, prev_vehicle)
 
-    async def refresh(self, session: AsyncSession, res: Reservation, changes: ChangeSet) -> None:
+    def refresh(self, uow: UnitOfWork, res: Reservation) -> None:
         """Re-publish the live call and alert after a change without a transition (ETA)."""
         res.updated_at = utcnow()
-        session.add(res)
-        await self._emit(session, res, res.status, res.vehicle_id, changes)
+        uow.session.add(res)
+        self._emit(uow, res, res.status, res.vehicle_id)
 
-    async def record_created(
-        self, session: AsyncSession, res: Reservation, cause: str, changes: ChangeSet
-    ) -> None:
+    def record_created(self, uow: UnitOfWork, res: Reservation, cause: str) -> None:
         """The first history row and the first StopCall of a new reservation."""
-        session.add(res)
+        uow.session.add(res)
         event = ReservationEvent(
             reservation_id=res.id, status=res.status, at=res.created_at, cause=cause
         )
-        session.add(event)
-        changes.events.setdefault(res.id, []).append(event)
-        await self._emit(session, res, None, None, changes)
+        uow.session.add(event)
+        uow.changes.events.setdefault(res.id, []).append(event)
+        self._emit(uow, res, None, None)
 
     # -- messages -----------------------------------------------------------------------
-    async def _emit(
+    def _emit(
         self,
-        session: AsyncSession,
+        uow: UnitOfWork,
         res: Reservation,
         prev_status: ReservationStatus | None,
         prev_vehicle: str | None,
-        changes: ChangeSet,
     ) -> None:
-        changes.reservations.add(res.id)
-        changes.touched[res.id] = res
+        uow.changes.reservations.add(res.id)
+        uow.changes.touched[res.id] = res
         stop_live = res.status in STOP_CALL_STATUSES
         was_stop_live = prev_status in STOP_CALL_STATUSES
         if stop_live or was_stop_live:
-            await self._publish(
-                session,
+            self._publish(
+                uow,
                 self.topics.stop_call(res.stop_id, res.id),
                 self.stop_call(res),
                 res,
-                changes,
                 final=not stop_live,
             )
         now_alert = res.vehicle_id is not None and res.status in ALERT_STATUSES
@@ -154,44 +131,38 @@ class Changes:
             and prev_vehicle is not None
             and (not now_alert or prev_vehicle != res.vehicle_id)
         ):
-            await self._publish(
-                session,
+            self._publish(
+                uow,
                 self.topics.vehicle_alert(prev_vehicle, res.id),
                 self.driver_alert(res, prev_vehicle),
                 res,
-                changes,
                 final=True,
             )
         if now_alert and res.vehicle_id is not None:
-            await self._publish(
-                session,
+            self._publish(
+                uow,
                 self.topics.vehicle_alert(res.vehicle_id, res.id),
                 self.driver_alert(res, res.vehicle_id),
                 res,
-                changes,
                 final=False,
             )
 
-    async def _publish(
+    def _publish(
         self,
-        session: AsyncSession,
+        uow: UnitOfWork,
         topic: str,
         message: StopCall | DriverAlert,
         res: Reservation,
-        changes: ChangeSet,
         *,
         final: bool,
     ) -> None:
         # A clear can only be waiting for this topic after an earlier message of the
         # same reservation: the first message skips the check.
-        await enqueue(
-            session, topic, message, reservation_id=res.id, retain=True, supersede=message.seq > 1
-        )
+        uow.enqueue(topic, message, reservation_id=res.id, retain=True, supersede=message.seq > 1)
         if final:
             # The ending is heard by devices online now, then cleared so that one
             # reconnecting later sees nothing stale.
-            await enqueue(
-                session,
+            uow.enqueue(
                 topic,
                 None,
                 reservation_id=res.id,
@@ -199,7 +170,6 @@ class Changes:
                 delay_s=FINAL_CLEAR_DELAY_S,
                 supersede=False,  # the message just written already superseded any clear
             )
-        changes.outbox = True
 
     def _next_seq(self, res: Reservation) -> int:
         res.seq += 1

@@ -11,8 +11,9 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from sqlmodel import col, select
 
+from broker_config.i18n import pick_lang
+from broker_config.messages import Lang
 from rider_api.api.deps import SessionDep, StateDep, current_rider
-from rider_api.api.routes.riders import create_rider
 from rider_api.api.routes.voice import propose
 from rider_api.core.problems import Problem
 from rider_api.models import Reservation, Rider
@@ -25,8 +26,9 @@ from rider_api.reservations.booking import (
     to_public,
 )
 from rider_api.reservations.lifecycle import ACTIVE_STATUSES
+from rider_api.reservations.riders import sign_up
 from rider_api.state import AppState
-from rider_api.web.strings import STRINGS, Lang, t
+from rider_api.web.strings import STRINGS, t
 from rider_api.web.views import LANG_COOKIE, TOKEN_COOKIE, page_lang, render, safe_next
 
 __all__ = ["router"]
@@ -134,12 +136,12 @@ async def start(
     display_name: Annotated[str, Form()] = "",
     language: Annotated[str, Form()] = "zh-TW",
 ) -> Response:
-    lang: Lang = "en" if language == "en" else "zh-TW"
+    lang = pick_lang(language)
     if not display_name.strip():
         errors = [{"field": "display_name", "text": t("err_name", lang)}]
         return render(request, "start.html", lang, status_code=422, errors=errors, name="")
-    created = await create_rider(
-        RiderCreate(display_name=display_name.strip()[:80], language=lang), state
+    created = await sign_up(
+        state, body=RiderCreate(display_name=display_name.strip()[:80], language=lang)
     )
     response = RedirectResponse("/", status_code=303)
     secure = request.url.scheme == "https"
@@ -163,7 +165,7 @@ async def switch_language(
     language: Annotated[str, Form()],
     next_path: Annotated[str, Form(alias="next")] = "/",
 ) -> Response:
-    lang: Lang = "en" if language == "en" else "zh-TW"
+    lang = pick_lang(language)
     rider = await optional_rider(request, state)
     if rider is not None:
         # The rider's language is also the one the stop speaks first.
@@ -314,7 +316,7 @@ async def book(
             destination_stop_id=destination or None,
             note=note.strip() or None,
         )
-        reservation_id = (await create_reservation(state, rider, body, None, source="web")).id
+        reservation_id = (await create_reservation(state, rider=rider, body=body, source="web")).id
     except Problem as problem:
         key = f"err_{problem.code}"
         field = "destination" if problem.code.startswith("destination") else "confirm"
@@ -354,7 +356,7 @@ async def trip(
     except Problem:
         return render(request, "not_found.html", lang, status_code=404, errors=[])
     public = await to_public(state, session, res)
-    live_texts = {k: v[lang] for k, v in STRINGS.items() if k.startswith(("live_", "st_", "eta_"))}
+    live_texts = STRINGS.templates(lang, "live_", "st_", "eta_")
     initial = {
         "status": public.status.value,
         "eta_s": public.eta_s,
@@ -384,7 +386,9 @@ async def cancel(
         return _to_start()
     lang = page_lang(request, rider)
     try:
-        await cancel_reservation(state, rider, reservation_id, "cancelled by rider (web)")
+        await cancel_reservation(
+            state, reservation_id=reservation_id, rider=rider, cause="cancelled by rider (web)"
+        )
     except Problem as problem:
         if problem.code != "reservation-final":
             return render(request, "not_found.html", lang, status_code=404, errors=[])

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import time
 import uuid
 from datetime import UTC, datetime
+from typing import Literal
 
 import pytest
 
@@ -19,8 +22,8 @@ from broker_config.messages import (
     StopCall,
     decode,
 )
-from broker_config.session import MqttSession, ReceivedMessage
-from broker_config.topics import TopicKind, Topics
+from broker_config.session import MqttSession, ReceivedMessage, SessionOptions
+from broker_config.topics import ParsedTopic, TopicKind, Topics
 from tests.conftest import ConnectFn, Inbox
 
 
@@ -85,8 +88,11 @@ async def test_a_clean_start_device_does_not_get_what_it_missed(
     call = _call()
     await server.publish(topics.stop_call("S1", call.reservation_id), call, qos=1, timeout=5)
     await _open(connect, "stop.S1", calls, inbox, client_id="gw-S1", clean_start=True)
-    await server.publish(topics.stop_announce("S1"), b"live", qos=1, timeout=5)
-    await inbox.expect_nothing()
+    # A barrier: a call published now arrives, and a queued one would have come before it.
+    live = _call(seq=2)
+    await server.publish(topics.stop_call("S1", live.reservation_id), live, qos=1, timeout=5)
+    assert decode(StopCall, (await inbox.get()).payload) == live
+    assert [decode(StopCall, m.payload) for m in inbox.all] == [live]
 
 
 async def test_will_turns_status_offline_with_the_same_session(
@@ -242,3 +248,87 @@ async def test_handlers_survive_malformed_payloads_and_errors(
 async def test_malformed_payload_error_is_the_one_error_type() -> None:
     with pytest.raises(MalformedPayloadError):
         decode(StopCall, b"")
+
+
+async def test_a_received_message_carries_its_parsed_topic_and_receive_time(
+    connect: ConnectFn, topics: Topics
+) -> None:
+    handled: asyncio.Queue[tuple[ReceivedMessage, float]] = asyncio.Queue()
+
+    async def on_message(msg: ReceivedMessage) -> None:
+        await handled.put((msg, time.monotonic()))
+
+    device = await connect("stop.S1", wait=False)
+    await device.subscribe(topics.stop_calls_filter("S1"), on_message)
+    await device.wait_connected(10)
+    server = await connect("server.api", wait=False)
+    await server.subscribe(topics.all_of(TopicKind.STOP_EVENTS), on_message)
+    await server.wait_connected(10)
+
+    call = _call()
+    before = time.monotonic()
+    await server.publish(topics.stop_call("S1", call.reservation_id), call, qos=1, timeout=5)
+    msg, handled_at = await asyncio.wait_for(handled.get(), 5)
+    rid = str(call.reservation_id)
+    assert msg.parsed == ParsedTopic(TopicKind.STOP_CALL, "S1", rid)
+    assert before <= msg.received_at <= handled_at
+
+    before = time.monotonic()
+    await device.publish(topics.stop_events("S1"), b"{}", qos=1, timeout=5)
+    msg, handled_at = await asyncio.wait_for(handled.get(), 5)
+    assert msg.parsed == ParsedTopic(TopicKind.STOP_EVENTS, "S1")
+    assert before <= msg.received_at <= handled_at
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        msg.parsed = None  # type: ignore[misc]
+
+
+async def test_a_topic_outside_the_table_is_delivered_unparsed(
+    connect: ConnectFn, topics: Topics, inbox: Inbox
+) -> None:
+    server = await _open(connect, "server.api", topics.everything(), inbox)
+    # Written by hand on purpose: no builder makes these.
+    await server.publish(f"{topics.root}/tests/free-form", b"a", qos=1, timeout=5)
+    await server.publish(f"{topics.root}/stops/S1/calls/not-a-uuid", b"b", qos=1, timeout=5)
+    await server.publish(topics.stop_announce("S1"), b"c", qos=1, timeout=5)
+    got = [await inbox.get() for _ in range(3)]
+    assert [(m.payload, m.parsed) for m in got] == [
+        (b"a", None),
+        (b"b", None),
+        (b"c", ParsedTopic(TopicKind.STOP_ANNOUNCE, "S1")),
+    ]
+    assert server.connected
+
+
+async def test_topics_are_parsed_under_the_session_root(
+    connect: ConnectFn, topics: Topics, inbox: Inbox
+) -> None:
+    other = await _open(connect, "server.api", topics.everything(), inbox, root="elsewhere/v1")
+    assert other.topics.root == "elsewhere/v1"
+    await other.publish(topics.stop_announce("S1"), b"x", qos=1, timeout=5)
+    assert (await inbox.get()).parsed is None  # a v1 topic, but not under this root
+
+
+class _StalledBirth(MqttSession):
+    """A session whose birth message never gets its PUBACK, as behind a stalled broker."""
+
+    async def _publish_status(self, state: DeviceState) -> None:
+        if state is DeviceState.ONLINE:
+            await asyncio.Event().wait()
+        await super()._publish_status(state)
+
+
+@pytest.mark.parametrize("ending", ["close", "abort"])
+async def test_no_task_is_left_behind_when_the_session_ends(
+    broker: ManagedBroker, topics: Topics, ending: Literal["close", "abort"]
+) -> None:
+    before = asyncio.all_tasks()
+    options = SessionOptions(status_topic=topics.stop_status("S1"), clean_start=True)
+    async with _StalledBirth(broker.endpoint("stop.S1"), options) as session:
+        await session.wait_connected(10)
+        births = [t for t in asyncio.all_tasks() if t.get_name().startswith("mqtt-birth-")]
+        assert len(births) == 1
+        assert not births[0].done()
+        if ending == "abort":
+            await session.abort()
+    assert births[0].cancelled()
+    assert asyncio.all_tasks() - before == set()

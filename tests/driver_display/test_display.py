@@ -99,6 +99,27 @@ async def test_malformed_alert_is_logged_and_ignored(
         assert str(bad_id) in malformed[0].getMessage()
 
 
+async def test_alert_on_a_malformed_topic_is_logged_and_ignored(
+    broker: ManagedBroker,
+    connect: ConnectFn,
+    topics: Topics,
+    tmp_path: Path,
+    make_alert: MakeAlert,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    server = await connect("server.api")
+    async with running_display(broker, tmp_path, "V1") as display:
+        # Matches the display's filter but is no v1 topic: no builder makes it.
+        bad_topic = f"{topics.root}/vehicles/V1/alerts/not-a-uuid"
+        with caplog.at_level(logging.WARNING, logger="driver_display"):
+            await server.publish(bad_topic, make_alert())
+            good = make_alert()
+            await server.publish(topics.vehicle_alert("V1", good.reservation_id), good)
+            await until(display, lambda: display.store.get(good.reservation_id) is not None)
+        assert len(display.store) == 1
+        assert any(bad_topic in r.getMessage() for r in caplog.records)
+
+
 async def test_tap_is_published_and_buttons_follow(
     broker: ManagedBroker,
     connect: ConnectFn,

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import uuid
 import warnings
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -17,9 +15,10 @@ from rider_api.mqtt.devices import DeviceRecord
 from rider_api.reservations.booking import cancel_reservation
 from rider_api.reservations.lifecycle import Trigger
 from tests.rider_api.conftest import ApiServer
-from tests.support.browser import axe_violations, chromium, describe
+from tests.support.browser import axe_violations, describe
+from tests.support.waiting import eventually
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -32,12 +31,6 @@ def _zhconv_loaded() -> None:
         warnings.simplefilter("ignore", ResourceWarning)
         normalize("预约")
         gc.collect()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as b:
-        yield b
 
 
 async def signed_in(
@@ -146,7 +139,7 @@ async def _apply(api: ApiServer, reservation_id: str, trigger: Trigger, **kw: An
     async with api.state.unit_of_work() as uow:
         res = await uow.session.get(Reservation, uuid.UUID(reservation_id))
         assert res is not None
-        await api.state.changes.apply(uow.session, res, trigger, "test", uow.changes, **kw)
+        api.state.changes.apply(uow, res, trigger, "test", **kw)
 
 
 async def _eta(api: ApiServer, reservation_id: str, eta_s: int) -> None:
@@ -154,7 +147,7 @@ async def _eta(api: ApiServer, reservation_id: str, eta_s: int) -> None:
         res = await uow.session.get(Reservation, uuid.UUID(reservation_id))
         assert res is not None
         res.eta_s = eta_s
-        await api.state.changes.refresh(uow.session, res, uow.changes)
+        api.state.changes.refresh(uow, res)
 
 
 _RECORD = """
@@ -179,9 +172,7 @@ async def test_status_regions_follow_the_reservation(api: ApiServer, browser: Br
     await page.goto(f"{api.base_url}/trip/{reservation_id}")
     await expect(page.locator("#live-status")).to_have_attribute("role", "status")
     await expect(page.locator("#live-alert")).to_have_attribute("role", "alert")
-    async with asyncio.timeout(10):
-        while api.state.notifier.listener_count() == 0:
-            await asyncio.sleep(0.05)
+    await eventually(api.state.notifier.listener_count, what="the trip page listens for changes")
     polite, alert = page.locator("#live-status"), page.locator("#live-alert")
 
     await _apply(api, reservation_id, Trigger.ASSIGN, vehicle_id="KKA-1234")
@@ -204,7 +195,9 @@ async def test_status_regions_follow_the_reservation(api: ApiServer, browser: Br
     await expect(polite).to_have_text("The last bus was missed. Waiting for the next one.")
     await _apply(api, reservation_id, Trigger.ASSIGN, vehicle_id="KKA-5678")
     await expect(alert).to_have_text("The last bus was missed. The next bus is assigned: KKA-5678.")
-    await cancel_reservation(api.state, None, uuid.UUID(reservation_id), "operator")
+    await cancel_reservation(
+        api.state, reservation_id=uuid.UUID(reservation_id), rider=None, cause="operator"
+    )
     await expect(polite).to_have_text("Booking status: Cancelled.")
     await expect(page.locator("#trip-status")).to_have_text("Cancelled")
 
@@ -245,7 +238,9 @@ async def test_axe_finds_nothing_on_any_page(
     context, rider = await signed_in(browser, api, language, viewport={"width": 320, "height": 640})
     page = await context.new_page()
     earlier = await book_by_api(api, rider, "S2")
-    await cancel_reservation(api.state, None, uuid.UUID(earlier), "test")
+    await cancel_reservation(
+        api.state, reservation_id=uuid.UUID(earlier), rider=None, cause="test"
+    )
     active = await book_by_api(api, rider, "S1")
     pages = {
         "home with active and recent": "/",

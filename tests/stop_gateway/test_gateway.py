@@ -159,6 +159,21 @@ async def test_a_malformed_call_is_logged_and_ignored(
     assert gateway.runtime.health().last_error is not None
 
 
+async def test_a_call_on_a_malformed_topic_is_logged_and_ignored(
+    make_gateway: MakeGateway, connect: Any, topics: Topics, caplog: pytest.LogCaptureFixture
+) -> None:
+    gateway, sink = await make_gateway()
+    server = await connect("server.api")
+    # Matches the gateway's filter but is no v1 topic: no builder makes it.
+    bad_topic = f"{topics.root}/stops/S1/calls/not-a-uuid"
+    await server.publish(bad_topic, stop_call(1), qos=1)
+    await publish_call(server, topics, stop_call(1))
+    assert await sink.texts(2) == [ZH_ASSIGNED_3, EN_ASSIGNED_3]
+    await sink.expect_silence()
+    assert caplog.text.count("not a v1 call topic") == 1
+    assert bad_topic in (gateway.runtime.health().last_error or "")
+
+
 async def test_killing_the_gateway_turns_its_status_offline(
     make_gateway: MakeGateway, connect: Any, topics: Topics, inbox: Any
 ) -> None:

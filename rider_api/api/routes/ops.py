@@ -15,7 +15,7 @@ from rider_api.api.deps import OperatorDep, SessionDep, StateDep
 from rider_api.core.problems import Problem
 from rider_api.models import Incident, Reservation
 from rider_api.models.schemas import AnnouncementCreate, ReservationPublic
-from rider_api.mqtt.outbox import enqueue
+from rider_api.mqtt.announcements import announce as send_announcement
 from rider_api.reservations.booking import cancel_reservation, get_owned, to_public
 
 router = APIRouter(prefix="/v1/ops", tags=["operators"])
@@ -89,7 +89,9 @@ async def reservations(
 async def cancel(
     reservation_id: uuid.UUID, _op: OperatorDep, state: StateDep, session: SessionDep
 ) -> ReservationPublic:
-    await cancel_reservation(state, None, reservation_id, "cancelled by operator")
+    await cancel_reservation(
+        state, reservation_id=reservation_id, rider=None, cause="cancelled by operator"
+    )
     return await to_public(state, session, await get_owned(session, None, reservation_id))
 
 
@@ -114,10 +116,7 @@ async def announce(
     """Send an announcement to a stop (spoken there in both languages)."""
     if stop_id not in state.network.stops:
         raise Problem(404, f"There is no stop with id '{stop_id}'.", code="stop-not-found")
-    message = Announcement(id=uuid.uuid4(), text=body.text, priority=body.priority)
-    async with state.unit_of_work() as uow:
-        await enqueue(
-            uow.session, state.topics.stop_announce(stop_id), message, reservation_id=None
-        )
-        uow.changes.outbox = True
+    (message,) = await send_announcement(
+        state, stop_ids=[stop_id], text=body.text, priority=body.priority
+    )
     return message

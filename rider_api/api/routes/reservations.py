@@ -46,7 +46,9 @@ async def book(
     """Book a pickup: the stop is told at once, the next bus's driver when one is assigned."""
     if idempotency_key is not None and not idempotency_key.strip():
         raise Problem(422, "Idempotency-Key must not be empty.", code="idempotency-key-empty")
-    booked = await create_reservation(state, rider, body, idempotency_key)
+    booked = await create_reservation(
+        state, rider=rider, body=body, idempotency_key=idempotency_key
+    )
     if booked.public is not None:
         return booked.public
     return await to_public(state, session, await get_owned(session, rider, booked.id))
@@ -83,7 +85,9 @@ async def get_one(
 async def cancel(
     reservation_id: uuid.UUID, rider: CurrentRider, state: StateDep, session: SessionDep
 ) -> ReservationPublic:
-    await cancel_reservation(state, rider, reservation_id, "cancelled by rider")
+    await cancel_reservation(
+        state, reservation_id=reservation_id, rider=rider, cause="cancelled by rider"
+    )
     return await to_public(state, session, await get_owned(session, rider, reservation_id))
 
 

@@ -1,0 +1,61 @@
+"""Every MQTT subscription of the server, and where each message goes.
+
+Device events (driver taps, stop buttons) arrive through MQTT 5 shared subscriptions,
+so several API instances split them; positions, status and health go to every
+instance (each keeps its own fleet view and device board). The session hands each
+message over with its topic already parsed; a topic outside the table is logged and
+dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from broker_config.messages import DriverEvent, StopEvent, VehiclePosition, decode
+from broker_config.session import Handler, MqttSession, ReceivedMessage
+from broker_config.topics import TopicKind
+from rider_api.reservations.stop_buttons import apply_stop_event
+from rider_api.state import AppState
+
+__all__ = ["subscribe_all"]
+
+logger = logging.getLogger(__name__)
+
+
+def _from_device(handle: Callable[[str, bytes], Awaitable[None]]) -> Handler:
+    """A handler of a device's message, given the device id from the parsed topic."""
+
+    async def handler(msg: ReceivedMessage) -> None:
+        if msg.parsed is None:
+            logger.warning("message on %r is outside the topic table: dropped", msg.topic)
+            return
+        await handle(msg.parsed.device_id, msg.payload)
+
+    return handler
+
+
+async def subscribe_all(state: AppState, mqtt: MqttSession) -> None:
+    """Subscribe the server's session to everything it handles."""
+    t = state.topics
+    dispatcher = state.dispatcher
+
+    async def on_driver_event(vehicle_id: str, payload: bytes) -> None:
+        await dispatcher.apply_driver_event(vehicle_id, decode(DriverEvent, payload))
+
+    async def on_stop_event(stop_id: str, payload: bytes) -> None:
+        await apply_stop_event(state, stop_id, decode(StopEvent, payload))
+
+    async def on_position(vehicle_id: str, payload: bytes) -> None:
+        await dispatcher.on_position(vehicle_id, decode(VehiclePosition, payload))
+
+    await mqtt.subscribe(
+        t.shared(t.all_of(TopicKind.VEHICLE_EVENTS)), _from_device(on_driver_event)
+    )
+    await mqtt.subscribe(t.shared(t.all_of(TopicKind.STOP_EVENTS)), _from_device(on_stop_event))
+    # Positions feed this instance's in-memory fleet view: not shared.
+    await mqtt.subscribe(t.all_of(TopicKind.VEHICLE_POSITION), _from_device(on_position), qos=0)
+    for kind in (TopicKind.STOP_STATUS, TopicKind.VEHICLE_STATUS):
+        await mqtt.subscribe(t.all_of(kind), state.devices.on_status)
+    for kind in (TopicKind.STOP_HEALTH, TopicKind.VEHICLE_HEALTH):
+        await mqtt.subscribe(t.all_of(kind), state.devices.on_health, qos=0)

@@ -1,0 +1,23 @@
+"""Rider accounts: signing up without a password (WCAG 3.3.8)."""
+
+from __future__ import annotations
+
+from rider_api.core.security import hash_token, new_rider_token
+from rider_api.models import Rider
+from rider_api.models.schemas import RiderCreate, RiderCreated
+from rider_api.state import AppState
+
+__all__ = ["sign_up"]
+
+
+async def sign_up(state: AppState, *, body: RiderCreate) -> RiderCreated:
+    """Create a rider; the token is returned once and only its hash is stored."""
+    token = new_rider_token()
+    rider = Rider(
+        display_name=body.display_name, language=body.language, token_hash=hash_token(token)
+    )
+    async with state.unit_of_work() as uow:
+        uow.session.add(rider)
+    return RiderCreated(
+        rider_id=rider.id, token=token, display_name=rider.display_name, language=body.language
+    )
