@@ -50,6 +50,13 @@ def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _blocking_busy_wait(dbapi_conn: object, _record: object) -> None:
+    # Synchronous connections (migrations, ``network import``) run off the event loop:
+    # SQLite's busy handler may sleep their thread while another writer holds the lock.
+    cursor = dbapi_conn.cursor()  # type: ignore[attr-defined]
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
 
@@ -58,10 +65,18 @@ def make_sync_engine(url: str) -> Engine:
     engine = create_engine(sync_url(url))
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _blocking_busy_wait)
     return engine
 
 
-def make_async_engine(url: str) -> AsyncEngine:
+def make_async_engine(
+    url: str, *, sqlite_lock_wait_s: float = sqlite_inline.LOCK_WAIT_S
+) -> AsyncEngine:
+    """The asyncio engine; SQLite runs inline (see ``sqlite_inline``).
+
+    ``sqlite_lock_wait_s``: how long an inline SQLite statement waits, in the event loop,
+    for a lock another process holds before it fails with ``database is locked``.
+    """
     if make_url(url).get_backend_name() == "postgresql":
         # A request may hold two connections (its session and a unit of work).
         engine = create_async_engine(
@@ -69,18 +84,22 @@ def make_async_engine(url: str) -> AsyncEngine:
         )
     else:
         database = make_url(url).database or ":memory:"
-        engine = create_async_engine(async_url(url), async_creator=sqlite_inline.connect(database))
+        creator = sqlite_inline.connect(database, lock_wait_s=sqlite_lock_wait_s)
+        engine = create_async_engine(async_url(url), async_creator=creator)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        event.listen(engine.sync_engine, "connect", _no_inline_checkpoints)
+        event.listen(engine.sync_engine, "connect", _inline_pragmas)
     return engine
 
 
-def _no_inline_checkpoints(dbapi_conn: object, _record: object) -> None:
+def _inline_pragmas(dbapi_conn: object, _record: object) -> None:
+    cursor = dbapi_conn.cursor()  # type: ignore[attr-defined]
     # A checkpoint writes and syncs the database file: on the event loop thread that
     # would stall every request. ``checkpoint`` does it from a worker thread instead.
-    cursor = dbapi_conn.cursor()  # type: ignore[attr-defined]
     cursor.execute("PRAGMA wal_autocheckpoint=0")
+    # No busy handler: it would sleep the event loop thread while another process holds
+    # the lock. The inline connection waits for the lock in the loop instead.
+    cursor.execute("PRAGMA busy_timeout=0")
     cursor.close()
 
 
@@ -107,10 +126,10 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 class WriteGate:
     """Lets one write transaction at a time into SQLite, waiting in the event loop.
 
-    SQLite has one writer. Without this, a second writer waits in SQLite's busy
-    handler, which sleeps in steps of up to 100 ms (hundreds of ms of tail latency),
-    and a deferred transaction that reads before it writes can fail outright with
-    "database is locked". PostgreSQL needs no gate.
+    SQLite has one writer. Without this, a second writer finds the database locked and
+    retries with a back-off (see ``sqlite_inline``: tail latency), and a deferred
+    transaction that reads before it writes can fail outright with "database is locked".
+    PostgreSQL needs no gate.
     """
 
     def __init__(self, engine: AsyncEngine) -> None:
