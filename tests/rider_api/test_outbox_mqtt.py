@@ -15,6 +15,7 @@ from broker_config.messages import StopCall, decode
 from broker_config.topics import TopicKind, Topics
 from tests.conftest import ConnectFn, Inbox
 from tests.rider_api.conftest import ApiFactory, ApiServer
+from tests.support.waiting import eventually
 
 BOOK = {"stop_id": "S2", "route_id": "R1", "direction_id": 0}
 
@@ -136,6 +137,20 @@ async def test_sse_sends_current_state_then_changes(api: ApiServer) -> None:
     other = await api.rider("other")
     r = await api.client.get(url, headers=other["headers"])
     assert r.status_code == 404
+
+
+async def test_sse_stream_ends_when_the_client_goes_away(api: ApiServer) -> None:
+    """A closed client is noticed at once: its listener is gone without any change."""
+    rider = await api.rider()
+    res = await _book(api, rider)
+    url = f"/v1/reservations/{res['id']}/events"
+    notifier = api.state.notifier
+    async with api.client.stream("GET", url, headers=rider["headers"]) as stream:
+        async for line in stream.aiter_lines():
+            if line.startswith("data: "):
+                break
+        assert notifier.listener_count() == 1
+    await eventually(notifier.listener_count, lambda n: n == 0, what="the stream's listener gone")
 
 
 async def test_api_keeps_working_while_broker_is_down_and_catches_up(

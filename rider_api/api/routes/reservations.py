@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, status
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Depends, Header, Query, status
+from fastapi.sse import EventSourceResponse, ServerSentEvent
 from sqlmodel import col, select
 
 from rider_api.api.deps import CurrentRider, SessionDep, StateDep
@@ -91,41 +90,41 @@ async def cancel(
     return await to_public(state, session, await get_owned(session, rider, reservation_id))
 
 
+async def _owned_id(reservation_id: uuid.UUID, rider: CurrentRider, state: StateDep) -> uuid.UUID:
+    # Checked before the stream starts, so a stranger gets a 404, not an empty stream.
+    async with state.sessions() as session:
+        await get_owned(session, rider, reservation_id)
+    return reservation_id
+
+
+OwnedReservationId = Annotated[uuid.UUID, Depends(_owned_id)]
+
+
 @router.get(
     "/{reservation_id}/events",
-    response_class=StreamingResponse,
-    response_model=None,
+    response_class=EventSourceResponse,
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def events(
-    reservation_id: uuid.UUID, request: Request, rider: CurrentRider, state: StateDep
-) -> StreamingResponse:
-    """Server-Sent Events: the reservation now, then each time it changes, until it ends."""
-    # A short session of its own: a request-scoped one would stay checked out for the
-    # whole life of the stream, and a few dozen open streams would drain the pool.
-    async with state.sessions() as session:
-        await get_owned(session, rider, reservation_id)
+    reservation_id: OwnedReservationId, rider: CurrentRider, state: StateDep
+) -> AsyncIterator[ServerSentEvent]:
+    """Server-Sent Events: the reservation now, then each time it changes, until it ends.
 
-    async def stream() -> AsyncIterator[str]:
-        async with state.notifier.listen(reservation_id) as queue:
-            last = ""
-            while True:
-                async with state.sessions() as s:
-                    res = await get_owned(s, rider, reservation_id)
-                    public = await to_public(state, s, res)
-                data = public.model_dump_json()
-                if data != last:
-                    last = data
-                    yield f"event: reservation\nid: {res.seq}\ndata: {data}\n\n"
-                if res.status.is_final or await request.is_disconnected():
-                    return
-                try:
-                    await asyncio.wait_for(queue.get(), 15.0)
-                except TimeoutError:
-                    yield ": keep-alive\n\n"
-
-    return StreamingResponse(
-        stream(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-    )
+    FastAPI sends a keep-alive comment when nothing was sent for 15 s and stops the
+    stream as soon as the client goes away.
+    """
+    async with state.notifier.listen(reservation_id) as queue:
+        last = ""
+        while True:
+            # A short session per read: one held for the stream's life would drain the
+            # pool with a few dozen open streams.
+            async with state.sessions() as session:
+                res = await get_owned(session, rider, reservation_id)
+                public = await to_public(state, session, res)
+            data = public.model_dump_json()
+            if data != last:
+                last = data
+                yield ServerSentEvent(raw_data=data, event="reservation", id=str(res.seq))
+            if res.status.is_final:
+                return
+            await queue.get()
