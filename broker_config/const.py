@@ -11,7 +11,6 @@ DEFAULT_ROOT: Final = "bushail/v1"
 #: Ids that appear in topics (stop, route, trip, vehicle, server instance).
 ID_PATTERN: Final = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
-LANGUAGES: Final = ("zh-TW", "en")
 DEFAULT_LANGUAGE: Final = "zh-TW"
 
 #: Device logins (MQTT usernames).

@@ -23,7 +23,6 @@ from typing import Self
 
 from broker_config.device.runtime import DeviceRuntime, HealthFacts
 from broker_config.errors import (
-    InvalidTopicError,
     MalformedPayloadError,
     MqttError,
     OutgoingQueueFullError,
@@ -271,13 +270,10 @@ class DriverDisplay:
 
     # -- incoming alerts --------------------------------------------------------------
     async def _on_alert(self, msg: ReceivedMessage) -> None:
-        try:
-            parsed = self.topics.parse(msg.topic)
-        except InvalidTopicError as exc:
-            logger.warning("vehicle %s: ignored message: %s", self.vehicle_id, exc)
-            return
+        parsed = msg.parsed
         if (
-            parsed.kind is not TopicKind.VEHICLE_ALERT
+            parsed is None
+            or parsed.kind is not TopicKind.VEHICLE_ALERT
             or parsed.device_id != self.vehicle_id
             or parsed.reservation_id is None
         ):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from broker_config.i18n import LANGS, StringTable, plural
 from broker_config.messages import (
     CannotStopReason,
     DriverAlert,
@@ -24,93 +25,97 @@ __all__ = [
     "eta_minutes",
     "kind_label",
     "localized",
-    "other_lang",
     "reason_label",
     "spoken_line",
     "status_label",
     "t",
 ]
 
-#: key -> (zh-TW, en)
-TEXTS: Final[dict[str, tuple[str, str]]] = {
-    "title": ("司機顯示器", "Driver display"),
-    "vehicle": ("車輛 {vehicle_id}", "Vehicle {vehicle_id}"),
-    "next": ("下一個", "Next"),
-    "later": ("之後", "Later"),
-    "none": ("目前沒有上下車預約", "No pick-ups or drop-offs right now"),
-    "online": ("已連線", "Online"),
-    "offline": ("離線：回覆會保留並在連線後送出", "Offline: answers are kept and sent later"),
-    "unsent": ("{n} 個回覆待送出", "{n} answers waiting to be sent"),
-    "language": ("語言", "Language"),
-    "theme": ("顯示", "Theme"),
-    "theme.day": ("日間", "Day"),
-    "theme.night": ("夜間", "Night"),
-    "settings": ("設定", "Settings"),
-    "kind.pickup": ("上車", "Pick-up"),
-    "kind.dropoff": ("下車", "Drop-off"),
-    "stop": ("站牌", "Stop"),
-    "eta.unknown": ("時間未定", "Time unknown"),
-    "eta.now": ("即將到達", "Arriving now"),
-    "eta.minutes": ("約 {n} 分鐘", "{n} min away"),
-    "eta.minute": ("約 1 分鐘", "1 min away"),
-    "note": ("備註", "Note"),
-    "status": ("狀態", "Status"),
-    "recorded": ("已記錄：{answer}", "Recorded: {answer}"),
-    "answers": ("回覆", "Answers"),
-    "choose_reason": ("無法停靠：請選原因", "Can't stop: choose a reason"),
-    "answer.acknowledged": ("確認", "Acknowledge"),
-    "answer.boarded": ("已上車", "Boarded"),
-    "answer.no_show": ("乘客未出現", "No-show"),
-    "answer.cannot_stop": ("無法停靠", "Can't stop"),
-    "answer.alighted": ("已下車", "Alighted"),
-    "reason.bus_full": ("車上已滿", "Bus full"),
-    "reason.stop_blocked": ("站位受阻", "Stop blocked"),
-    "reason.unsafe": ("停靠不安全", "Unsafe"),
-    "reason.other": ("其他原因", "Other"),
-    "status.pending": ("等待派車", "Pending"),
-    "status.assigned": ("請確認", "Please acknowledge"),
-    "status.acknowledged": ("已確認", "Acknowledged"),
-    "status.arriving": ("即將到站", "Arriving"),
-    "status.at_stop": ("已到站", "At the stop"),
-    "status.boarded": ("已上車", "Boarded"),
-    "status.riding": ("乘車中", "On board"),
-    "status.alighting": ("準備下車", "Getting off"),
-    "status.missed": ("未接到", "Missed"),
-    "status.completed": ("已完成", "Completed"),
-    "status.cancelled": ("已取消", "Cancelled"),
-    "status.no_show": ("乘客未出現", "No-show"),
-    "status.expired": ("已逾時", "Expired"),
-    "say.pickup": ("新的上車預約：{stop}，{eta}。", "New pick-up at {stop}, {eta}."),
-    "say.dropoff": ("下車提醒：{stop}，{eta}。", "Drop-off at {stop}, {eta}."),
-    "error.unknown_alert": ("這個預約已不存在", "This booking is no longer there"),
-    "error.not_allowed": ("這個回覆現在不適用", "This answer does not apply now"),
-    "error.bad_request": ("回覆不完整", "The answer is incomplete"),
-    "error.screen": (
-        "畫面無法送出回覆，請再按一次",
-        "Not sent: tap again",
-    ),
-    "switch_to": ("English", "中文"),
-    "chime.new_alert": ("（提示音：新預約）", "(chime: new alert)"),
-    "chime.reminder": ("（提示音：請確認）", "(chime: please acknowledge)"),
-}
+TEXTS: Final = StringTable(
+    "driver display",
+    {
+        "title": {"zh-TW": "司機顯示器", "en": "Driver display"},
+        "vehicle": {"zh-TW": "車輛 {vehicle_id}", "en": "Vehicle {vehicle_id}"},
+        "next": {"zh-TW": "下一個", "en": "Next"},
+        "later": {"zh-TW": "之後", "en": "Later"},
+        "none": {"zh-TW": "目前沒有上下車預約", "en": "No pick-ups or drop-offs right now"},
+        "online": {"zh-TW": "已連線", "en": "Online"},
+        "offline": {
+            "zh-TW": "離線：回覆會保留並在連線後送出",
+            "en": "Offline: answers are kept and sent later",
+        },
+        "unsent": {
+            "zh-TW": "{n} 個回覆待送出",
+            "en": plural(
+                one="{n} answer waiting to be sent", other="{n} answers waiting to be sent"
+            ),
+        },
+        "language": {"zh-TW": "語言", "en": "Language"},
+        "theme": {"zh-TW": "顯示", "en": "Theme"},
+        "theme.day": {"zh-TW": "日間", "en": "Day"},
+        "theme.night": {"zh-TW": "夜間", "en": "Night"},
+        "settings": {"zh-TW": "設定", "en": "Settings"},
+        "kind.pickup": {"zh-TW": "上車", "en": "Pick-up"},
+        "kind.dropoff": {"zh-TW": "下車", "en": "Drop-off"},
+        "stop": {"zh-TW": "站牌", "en": "Stop"},
+        "eta.unknown": {"zh-TW": "時間未定", "en": "Time unknown"},
+        "eta.now": {"zh-TW": "即將到達", "en": "Arriving now"},
+        "eta.minutes": {"zh-TW": "約 {n} 分鐘", "en": "{n} min away"},
+        "note": {"zh-TW": "備註", "en": "Note"},
+        "status": {"zh-TW": "狀態", "en": "Status"},
+        "recorded": {"zh-TW": "已記錄：{answer}", "en": "Recorded: {answer}"},
+        "answers": {"zh-TW": "回覆", "en": "Answers"},
+        "choose_reason": {"zh-TW": "無法停靠：請選原因", "en": "Can't stop: choose a reason"},
+        "answer.acknowledged": {"zh-TW": "確認", "en": "Acknowledge"},
+        "answer.boarded": {"zh-TW": "已上車", "en": "Boarded"},
+        "answer.no_show": {"zh-TW": "乘客未出現", "en": "No-show"},
+        "answer.cannot_stop": {"zh-TW": "無法停靠", "en": "Can't stop"},
+        "answer.alighted": {"zh-TW": "已下車", "en": "Alighted"},
+        "reason.bus_full": {"zh-TW": "車上已滿", "en": "Bus full"},
+        "reason.stop_blocked": {"zh-TW": "站位受阻", "en": "Stop blocked"},
+        "reason.unsafe": {"zh-TW": "停靠不安全", "en": "Unsafe"},
+        "reason.other": {"zh-TW": "其他原因", "en": "Other"},
+        "status.pending": {"zh-TW": "等待派車", "en": "Pending"},
+        "status.assigned": {"zh-TW": "請確認", "en": "Please acknowledge"},
+        "status.acknowledged": {"zh-TW": "已確認", "en": "Acknowledged"},
+        "status.arriving": {"zh-TW": "即將到站", "en": "Arriving"},
+        "status.at_stop": {"zh-TW": "已到站", "en": "At the stop"},
+        "status.boarded": {"zh-TW": "已上車", "en": "Boarded"},
+        "status.riding": {"zh-TW": "乘車中", "en": "On board"},
+        "status.alighting": {"zh-TW": "準備下車", "en": "Getting off"},
+        "status.missed": {"zh-TW": "未接到", "en": "Missed"},
+        "status.completed": {"zh-TW": "已完成", "en": "Completed"},
+        "status.cancelled": {"zh-TW": "已取消", "en": "Cancelled"},
+        "status.no_show": {"zh-TW": "乘客未出現", "en": "No-show"},
+        "status.expired": {"zh-TW": "已逾時", "en": "Expired"},
+        "say.pickup": {
+            "zh-TW": "新的上車預約：{stop}，{eta}。",
+            "en": "New pick-up at {stop}, {eta}.",
+        },
+        "say.dropoff": {"zh-TW": "下車提醒：{stop}，{eta}。", "en": "Drop-off at {stop}, {eta}."},
+        "error.unknown_alert": {
+            "zh-TW": "這個預約已不存在",
+            "en": "This booking is no longer there",
+        },
+        "error.not_allowed": {
+            "zh-TW": "這個回覆現在不適用",
+            "en": "This answer does not apply now",
+        },
+        "error.bad_request": {"zh-TW": "回覆不完整", "en": "The answer is incomplete"},
+        "error.screen": {"zh-TW": "畫面無法送出回覆，請再按一次", "en": "Not sent: tap again"},
+        "switch_to": {"zh-TW": "English", "en": "中文"},
+        "chime.new_alert": {"zh-TW": "（提示音：新預約）", "en": "(chime: new alert)"},
+        "chime.reminder": {"zh-TW": "（提示音：請確認）", "en": "(chime: please acknowledge)"},
+    },
+)
 
-
-def t(key: str, lang: Lang, **fields: object) -> str:
-    """The text ``key`` in ``lang``, with ``{fields}`` filled in."""
-    zh, en = TEXTS[key]
-    text = zh if lang == "zh-TW" else en
-    return text.format(**fields) if fields else text
+#: The text ``key`` in ``lang`` with its ``{fields}`` filled in.
+t = TEXTS.t
 
 
 def localized(key: str, **fields: object) -> Localized:
     """The text ``key`` in both languages."""
-    return Localized.model_validate(
-        {"zh-TW": t(key, "zh-TW", **fields), "en": t(key, "en", **fields)}
-    )
-
-
-def other_lang(lang: Lang) -> Lang:
-    return "en" if lang == "zh-TW" else "zh-TW"
+    return Localized.model_validate({lang: t(key, lang, **fields) for lang in LANGS})
 
 
 def kind_label(kind: str, lang: Lang) -> str:
@@ -142,8 +147,6 @@ def eta_label(eta_s: int | None, lang: Lang) -> str:
         return t("eta.unknown", lang)
     if minutes == 0:
         return t("eta.now", lang)
-    if minutes == 1:
-        return t("eta.minute", lang)
     return t("eta.minutes", lang, n=minutes)
 
 
@@ -153,6 +156,6 @@ def spoken_line(alert: DriverAlert) -> Localized:
     return Localized.model_validate(
         {
             lang: t(key, lang, stop=alert.stop_name.get(lang), eta=eta_label(alert.eta_s, lang))
-            for lang in ("zh-TW", "en")
+            for lang in LANGS
         }
     )

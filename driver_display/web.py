@@ -41,7 +41,7 @@ from starlette.responses import (
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from broker_config.const import LANGUAGES
+from broker_config.i18n import LANGS, other_lang, pick_lang
 from broker_config.messages import CannotStopReason, DriverEventType, Lang
 from driver_display import i18n
 from driver_display.const import SSE_KEEPALIVE_S, THEMES, Theme
@@ -69,7 +69,7 @@ def _environment() -> Environment:
         answer_label=i18n.answer_label,
         reason_label=i18n.reason_label,
         eta_label=i18n.eta_label,
-        other_lang=i18n.other_lang,
+        other_lang=other_lang,
         t=i18n.t,
         CANNOT_STOP=DriverEventType.CANNOT_STOP,
         REASONS=tuple(CannotStopReason),
@@ -102,7 +102,7 @@ def _choice(request: Request, name: str, allowed: tuple[str, ...], default: str)
 
 
 def _lang(request: Request, default: Lang) -> Lang:
-    return cast(Lang, _choice(request, "lang", LANGUAGES, default))
+    return pick_lang(_choice(request, "lang", LANGS, default), default)
 
 
 def _sse(event: str, data: str) -> bytes:
@@ -167,8 +167,8 @@ class _ScreenRoutes:
 
     async def answer(self, request: Request) -> Response:
         form = await request.form()
-        lang = cast(Lang, form.get("lang")) if form.get("lang") in LANGUAGES else None
-        lang = lang or _lang(request, self.default_lang)
+        chosen = form.get("lang")
+        lang = pick_lang(chosen) if chosen in LANGS else _lang(request, self.default_lang)
         scripted = request.headers.get("x-requested-with") == "fetch"
         try:
             reservation_id, answer, reason = _parse_answer(form)

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from broker_config.const import ID_PATTERN
-from broker_config.messages import Localized, ReservationStatus
+from broker_config.messages import Lang, Localized, ReservationStatus
 
 __all__ = [
     "AnnouncementCreate",
@@ -20,7 +20,6 @@ __all__ = [
     "RiderCreated",
 ]
 
-Lang = Literal["zh-TW", "en"]
 NetworkId = Annotated[str, StringConstraints(pattern="^" + ID_PATTERN.pattern + "$")]
 
 

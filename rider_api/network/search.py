@@ -1,20 +1,17 @@
-"""Name normalisation for stop search: either language, 台 and 臺 alike."""
+"""Stop search keys and query words, both through the one text normaliser.
+
+A stop's stored key and a rider's query are normalised by the same function
+(:func:`rider_api.network.text.normalize`), so either language, simplified or traditional
+characters, 台 or 臺, full-width or ASCII all find the same stop.
+"""
 
 from __future__ import annotations
 
 import unicodedata
 
-__all__ = ["normalize", "query_terms", "search_key"]
+from rider_api.network.text import normalize
 
-#: Variant characters written interchangeably in Taiwan, folded to one form.
-_FOLD = str.maketrans({"台": "臺"})
-
-
-def normalize(text: str) -> str:
-    """NFKC (full-width letters and digits become ASCII), case-folded, 台 -> 臺,
-    runs of whitespace become one space."""
-    folded = unicodedata.normalize("NFKC", text).casefold().translate(_FOLD)
-    return " ".join(folded.split())
+__all__ = ["query_terms", "search_key"]
 
 
 def search_key(*names: str) -> str:

@@ -11,9 +11,9 @@ import logging
 from typing import Final
 
 from broker_config.const import FINAL_CLEAR_DELAY_S
+from broker_config.i18n import pick_lang
 from broker_config.messages import (
     DriverAlert,
-    Lang,
     Localized,
     ReservationStatus,
     StopCall,
@@ -180,7 +180,7 @@ class Changes:
         direction = self.network.direction(res.route_id, res.direction_id)
         route_name = route.display_name if route else Localized.same(res.route_id)
         headsign = direction.headsign if direction else Localized.same("")
-        lang: Lang = "en" if res.rider_lang == "en" else "zh-TW"
+        lang = pick_lang(res.rider_lang)
         return StopCall(
             reservation_id=res.id,
             seq=self._next_seq(res),

@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
-from typing import Literal
 
+from broker_config.messages import Lang
 from rider_api.voice.matching import best_groups, phrase_keys, similarity
 from rider_api.voice.network import NetworkIndex, Route, StopGroup, distance_m
 from rider_api.voice.normalize import normalize
@@ -105,7 +105,7 @@ def parse_intent(
     text: str,
     index: NetworkIndex,
     *,
-    lang: Literal["zh-TW", "en"] = "zh-TW",
+    lang: Lang = "zh-TW",
     lat: float | None = None,
     lon: float | None = None,
 ) -> IntentProposal:

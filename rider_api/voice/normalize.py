@@ -1,21 +1,17 @@
-"""Text normalisation shared by the utterance parser and the network index.
+"""Matching keys for the utterance parser, built on the one text normaliser.
 
-Both sides go through the same functions, so a name and a rider's words about it meet
-in one form: NFKC (full-width digits and letters), simplified -> traditional
-characters (zhconv, zh-tw), variant characters folded (臺 -> 台), lower case.
+Utterances and stop names both go through :func:`rider_api.network.text.normalize` (the
+same function the stop search uses), so a name and a rider's words about it meet in one
+form; the keys here then drop what fuzzy matching ignores.
 """
 
 from __future__ import annotations
 
-import functools
 import re
-import unicodedata
-from importlib import resources
 
-import zhconv
+from rider_api.network.text import normalize
 
 __all__ = [
-    "load_zhconv_dictionary",
     "match_key",
     "name_keys",
     "normalize",
@@ -23,34 +19,12 @@ __all__ = [
     "strip_name_affixes",
 ]
 
-# Variant characters that riders and timetables use interchangeably. Folding goes
-# towards the form zhconv does *not* produce, so its output is folded too.
-_VARIANTS = str.maketrans({"臺": "台", "舘": "館", "裏": "裡", "峯": "峰", "綫": "線"})
-_WORDS = (("公交車", "公車"), ("巴士站", "站牌"))
 _SPACES = re.compile(r"\s+")
 _NON_WORD = re.compile(r"[\W_]+")
 _PARENS = re.compile(r"\([^)]*\)")
 
 _EN_AFFIXES = re.compile(r"\b(?:mrt|metro|sta|station|stop|bus|the)\b\.?")
 _ZH_PREFIX = "捷運"
-
-
-@functools.cache
-def load_zhconv_dictionary() -> None:
-    # zhconv's own lazy load leaves its dictionary file open (a ResourceWarning); given
-    # an explicit path it reads the file in a with-block. Loaded once per process.
-    with resources.as_file(resources.files("zhconv").joinpath("zhcdict.json")) as path:
-        zhconv.loaddict(str(path))
-
-
-def normalize(text: str) -> str:
-    """Fold an utterance or a name into the one form that matching works on."""
-    load_zhconv_dictionary()
-    folded = unicodedata.normalize("NFKC", text)
-    folded = zhconv.convert(folded, "zh-tw").translate(_VARIANTS).lower()
-    for old, new in _WORDS:
-        folded = folded.replace(old, new)
-    return _SPACES.sub(" ", folded).strip()
 
 
 def match_key(text: str) -> str:
@@ -61,7 +35,7 @@ def match_key(text: str) -> str:
 def strip_name_affixes(text: str) -> str:
     """Drop the parts of a stop name that riders leave out ("MRT", "Sta.", 捷運, 站).
 
-    ``text`` must already be normalised. 車站 keeps its 站: 台北車站 is not 台北車.
+    ``text`` must already be normalised. 車站 keeps its 站: 臺北車站 is not 臺北車.
     """
     stripped = _EN_AFFIXES.sub(" ", text)
     stripped = stripped.removeprefix(_ZH_PREFIX)

@@ -11,9 +11,10 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 
-from broker_config.messages import Localized
+from broker_config.i18n import LANGS, other_lang, pick_lang
+from broker_config.messages import Lang, Localized
 from rider_api.models import Rider
-from rider_api.web.strings import LANGS, STRINGS, Lang, html_lang, t
+from rider_api.web.strings import STRINGS, html_lang, t
 
 __all__ = ["LANG_COOKIE", "TOKEN_COOKIE", "mark", "page_lang", "render", "safe_next", "text"]
 
@@ -27,11 +28,10 @@ def page_lang(request: Request, rider: Rider | None) -> Lang:
     """The language chosen with the switch, else the rider's, else the browser's."""
     chosen = request.cookies.get(LANG_COOKIE)
     if chosen in LANGS:
-        return "en" if chosen == "en" else "zh-TW"
+        return pick_lang(chosen)
     if rider is not None:
-        return "en" if rider.language == "en" else "zh-TW"
-    accept = request.headers.get("accept-language", "").lower()
-    return "en" if accept.startswith("en") else "zh-TW"
+        return pick_lang(rider.language)
+    return pick_lang(request.headers.get("accept-language"))
 
 
 def mark(value: str, lang: Lang) -> Markup:
@@ -43,10 +43,9 @@ def mark(value: str, lang: Lang) -> Markup:
 
 def text(key: str, lang: Lang, **values: object) -> Markup:
     """The text ``key`` as HTML; str values are escaped and language-marked."""
-    entry = STRINGS[key]
-    template = escape(entry["en"] if lang == "en" else entry["zh-TW"])
+    template = escape(STRINGS.template(key, lang, **values))
     marked = {k: mark(v, lang) if isinstance(v, str) else v for k, v in values.items()}
-    return template.format(**marked) if values else template
+    return template.format(**marked)
 
 
 def loc(value: Localized | None, lang: Lang) -> str:
@@ -79,8 +78,8 @@ def render(
     context.update(
         lang=lang,
         html_lang=html_lang(lang),
-        other_lang="en" if lang == "zh-TW" else "zh-TW",
-        other_html_lang=html_lang("en" if lang == "zh-TW" else "zh-TW"),
+        other_lang=other_lang(lang),
+        other_html_lang=html_lang(other_lang(lang)),
         t=_t,
         plain=_plain,
         mark=_mark,

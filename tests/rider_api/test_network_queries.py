@@ -27,7 +27,8 @@ from rider_api.network.queries import (
     next_departures,
     search_stops,
 )
-from rider_api.network.search import normalize, query_terms, search_key
+from rider_api.network.search import query_terms, search_key
+from rider_api.network.text import normalize
 from tests.rider_api.conftest import ApiFactory
 from tests.rider_api.test_gtfs_import import fresh_database
 
@@ -59,8 +60,12 @@ def ids(hits: list[StopHit]) -> list[str]:
 # --- pure parts ---------------------------------------------------------------------
 
 
-def test_normalize_folds_case_width_and_tai() -> None:
+def test_normalize_folds_case_width_tai_and_simplified() -> None:
     assert normalize("  台北  Main\tＳＴＡＴＩＯＮ ") == "臺北 main station"
+    assert normalize("台北车站") == normalize("臺北車站") == "臺北車站"
+    assert normalize("台电大楼") == "臺電大樓"
+    assert normalize("國父紀念舘") == "國父紀念館"
+    assert search_key("台北车站", "Taipei Main Station") == "臺北車站\ntaipei main station"
     assert search_key("臺北車站", "Taipei Main Station", "臺北車站") == (
         "臺北車站\ntaipei main station"
     )
@@ -94,12 +99,16 @@ def test_natural_order() -> None:
 async def test_search_by_name_in_either_language(session: AsyncSession) -> None:
     assert ids(await search_stops(session, query="臺北車站"))[0] == "TPE-1001"
     assert ids(await search_stops(session, query="台北車站")) == ["TPE-1001"]
+    # Simplified characters, as a phone keyboard set to simplified Chinese types them.
+    assert ids(await search_stops(session, query="台北车站")) == ["TPE-1001"]
+    assert ids(await search_stops(session, query="台北 车站")) == ["TPE-1001"]
     assert ids(await search_stops(session, query="taipei MAIN")) == ["TPE-1001"]
     assert ids(await search_stops(session, query="ｔａｉｐｅｉ main")) == ["TPE-1001"]
     assert ids(await search_stops(session, query="main taipei")) == ["TPE-1001"]
     # The stop is written 台電大樓: found with either character.
     assert ids(await search_stops(session, query="臺電")) == ["TPE-1020"]
     assert ids(await search_stops(session, query="台電大樓")) == ["TPE-1020"]
+    assert ids(await search_stops(session, query="台电大楼")) == ["TPE-1020"]
     assert ids(await search_stops(session, query="taipower")) == ["TPE-1020"]
     assert await search_stops(session, query="no such stop") == []
     # LIKE wildcards are plain characters.
@@ -257,6 +266,8 @@ async def test_network_endpoints(make_api: ApiFactory, database_url: str) -> Non
             "distance_m": None,
         }
     ]
+    simplified = await client.get("/v1/stops", params={"q": "台北车站"}, headers=headers)
+    assert simplified.json() == found.json()
     near = await client.get(
         "/v1/stops", params={"lat": 25.0330, "lon": 121.5637, "limit": 2}, headers=headers
     )

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from rider_api.network import search, text
 from rider_api.voice import NetworkIndex, Route, RouteDirection, Stop, parse_intent
 from rider_api.voice.normalize import match_key, name_keys, normalize, spoken_en
 from rider_api.voice.numerals import find_numbers, parse_chinese_numeral, parse_english_number
@@ -288,7 +289,7 @@ def test_nearest_stop_is_on_the_side_the_route_runs(network: NetworkIndex) -> No
 def test_names_with_numerals_are_protected_but_bare_numbers_are_not(
     network: NetworkIndex,
 ) -> None:
-    assert "台北101" in network.protected_names
+    assert "臺北101" in network.protected_names
     assert "三張犁" in network.protected_names
     assert "101" not in network.protected_names
     stop = Stop("E3", "307出口", "Stop 307", 25.0, 121.5)
@@ -316,8 +317,10 @@ def test_network_index_rejects_an_inconsistent_network() -> None:
         ("３０７路", "307路"),
         ("ＲＯＵＴＥ　３０７", "route 307"),
         ("捷运市政府站上车", "捷運市政府站上車"),
-        ("臺北車站", "台北車站"),
-        ("台北车站", "台北車站"),
+        ("臺北車站", "臺北車站"),
+        ("台北車站", "臺北車站"),
+        ("台北车站", "臺北車站"),
+        ("台电大楼", "臺電大樓"),
         ("國父紀念舘", "國父紀念館"),
         ("坐公交车", "坐公車"),
         ("  307   往  板橋 ", "307 往 板橋"),
@@ -327,12 +330,17 @@ def test_normalize(raw: str, expected: str) -> None:
     assert normalize(raw) == expected
 
 
+def test_voice_and_stop_search_share_one_normaliser() -> None:
+    assert normalize is text.normalize
+    assert search.search_key("台北车站") == normalize("臺北車站")
+
+
 def test_match_key_and_name_keys() -> None:
     assert match_key("MRT City Hall Sta.") == "mrtcityhallsta"
     assert name_keys("捷運市政府站") == {"捷運市政府站", "市政府"}
     assert "cityhall" in name_keys("MRT City Hall Sta.")
     assert "fuyuanstreet" in name_keys("Fuyuan St.")
-    assert name_keys("臺北車站") == {"台北車站"}  # 車站 keeps its 站
+    assert name_keys("台北車站") == {"臺北車站"}  # 車站 keeps its 站
 
 
 @pytest.mark.parametrize(

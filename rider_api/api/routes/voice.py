@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from broker_config.messages import Localized
+from broker_config.messages import Lang, Localized
 from rider_api.api.deps import CurrentRider, StateDep
 from rider_api.network.view import NetworkView
 from rider_api.voice import IntentProposal, NetworkIndex, Route, RouteDirection, Stop, parse_intent
@@ -21,7 +21,7 @@ class VoiceIntentRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
-    lang: Literal["zh-TW", "en"] = "zh-TW"
+    lang: Lang = "zh-TW"
     lat: Annotated[float, Field(ge=-90, le=90)] | None = None
     lon: Annotated[float, Field(ge=-180, le=180)] | None = None
 
@@ -89,7 +89,7 @@ def propose(
     network: NetworkView,
     text: str,
     *,
-    lang: Literal["zh-TW", "en"],
+    lang: Lang,
     lat: float | None = None,
     lon: float | None = None,
 ) -> IntentProposal:
