@@ -23,6 +23,9 @@ What it does for the caller:
   the ``time.monotonic()`` of its reading off the socket (see ReceivedMessage).
 - Every background task the session starts is referenced until it ends and is
   cancelled and awaited when the session closes.
+
+Beside it: ``endpoint`` (what a session is built from), ``received`` (what handlers get),
+``paho_loop`` (paho on the event loop), ``acks`` and ``availability`` (birth and will).
 """
 
 from __future__ import annotations
@@ -31,24 +34,17 @@ import asyncio
 import contextlib
 import logging
 import random
-import socket
-import ssl
-import threading
-import time
-import uuid
-from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
+from collections.abc import Callable, Coroutine
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
+from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
-from broker_config.const import DEFAULT_KEEPALIVE_S, DEFAULT_ROOT, DEVICE_SESSION_EXPIRY_S
+from broker_config.availability import Availability
+from broker_config.endpoint import BrokerEndpoint, SessionOptions
 from broker_config.errors import (
     ConnectRefusedError,
     InvalidTopicError,
@@ -56,10 +52,11 @@ from broker_config.errors import (
     MqttError,
     OutgoingQueueFullError,
     PublishRefusedError,
-    SessionClosedError,
 )
-from broker_config.messages import DeviceState, DeviceStatus, Message, encode, utcnow
-from broker_config.topics import ParsedTopic, Topics, topic_matches
+from broker_config.messages import DeviceState, Message, encode, utcnow
+from broker_config.paho_loop import PahoLoop, connect_blocking, make_client
+from broker_config.received import Handler, ReceivedMessage, Subscriptions
+from broker_config.topics import ParsedTopic, Topics
 
 __all__ = [
     "BrokerEndpoint",
@@ -70,72 +67,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class BrokerEndpoint:
-    """Where the broker is and who we are."""
-
-    host: str = "127.0.0.1"
-    port: int = 1883
-    username: str | None = None
-    password: str | None = None
-    tls: bool = False
-    ca_file: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class SessionOptions:
-    """How the session behaves; the defaults suit a device."""
-
-    client_id: str = field(default_factory=lambda: f"bushail-{uuid.uuid4().hex[:12]}")
-    clean_start: bool = False
-    session_expiry_s: int = DEVICE_SESSION_EXPIRY_S
-    keepalive_s: int = DEFAULT_KEEPALIVE_S
-    #: Retained birth/will topic; None for a client without availability (tools, tests).
-    status_topic: str | None = None
-    #: Topic root received topics are parsed under (``Topics(root)``).
-    root: str = DEFAULT_ROOT
-    version: str = "0"
-    #: QoS 1 messages that may wait for the broker at once (in flight or offline).
-    max_pending: int = 10_000
-    max_inflight: int = 100
-    reconnect_min_s: float = 0.2
-    reconnect_max_s: float = 15.0
-    connect_timeout_s: float = 10.0
-
-
-@dataclass(frozen=True, slots=True)
-class ReceivedMessage:
-    """One message as delivered to a handler.
-
-    ``parsed`` is the topic as ``Topics.parse`` splits it (kind, device id, reservation
-    id), or None when the topic is not a v1 topic under the session's root (a test or
-    tool topic, a malformed id): such a message is still delivered, and a handler that
-    needs the parts logs and drops it. ``received_at`` is the ``time.monotonic()`` at
-    which the session read the message off the socket (before any queueing).
-    """
-
-    topic: str
-    payload: bytes
-    qos: int
-    retain: bool
-    parsed: ParsedTopic | None
-    received_at: float
-
-
-Handler = Callable[[ReceivedMessage], Awaitable[None]]
-
-
-class _SessionCounter:
-    """``session`` numbers that increase across connects and process restarts."""
-
-    def __init__(self) -> None:
-        self._last = 0
-
-    def next(self) -> int:
-        self._last = max(self._last + 1, time.time_ns() // 1_000_000)
-        return self._last
 
 
 class MqttSession:
@@ -151,36 +82,27 @@ class MqttSession:
         #: The broker's answer to the latest attempt when it refused the login, else None.
         self.last_refusal: ConnectRefusedError | None = None
         self.connect_count = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._client: paho.Client | None = None
-        self._handlers: list[tuple[str, int, Handler]] = []
-        self._pending: dict[int, asyncio.Future[ReasonCode | None]] = {}
-        self._suback: dict[int, asyncio.Future[list[ReasonCode]]] = {}
+        #: The paho client on the event loop; in-flight QoS 1 publishes wait in its puback.
+        self._paho = PahoLoop(on_disconnect=self._note_disconnect)
+        self._subscriptions = Subscriptions()
         self._connected = asyncio.Event()
         self._refused = asyncio.Event()
-        self._disconnected = asyncio.Event()
-        self._connack: asyncio.Future[ReasonCode] | None = None
-        self._incoming: asyncio.Queue[paho.MQTTMessage] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         #: Short-lived tasks (birth messages): referenced until done, cancelled on close.
         self._background: set[asyncio.Task[None]] = set()
         self._closing = False
-        self._counter = _SessionCounter()
-        self._session_no = 0
+        self._availability = Availability(self.options.status_topic, self.options.version)
         self._connection_listeners: list[Callable[[bool], None]] = []
-        self._sock_fd: int | None = None
-        self._loop_thread: int | None = None
-        self._reading = False
 
     # -- lifetime ---------------------------------------------------------------------
     async def __aenter__(self) -> Self:
-        self._loop = asyncio.get_running_loop()
-        self._loop_thread = threading.get_ident()
-        self._client = self._make_client()
+        self._paho.attach(make_client(self.endpoint, self.options))
         self._tasks = [
             asyncio.create_task(self._run(), name=f"mqtt-run-{self.options.client_id}"),
             asyncio.create_task(self._dispatch(), name=f"mqtt-dispatch-{self.options.client_id}"),
-            asyncio.create_task(self._misc_loop(), name=f"mqtt-misc-{self.options.client_id}"),
+            asyncio.create_task(
+                self._paho.keepalive(self._connected), name=f"mqtt-misc-{self.options.client_id}"
+            ),
         ]
         return self
 
@@ -196,7 +118,7 @@ class MqttSession:
         """Publish the offline status (if graceful) and disconnect."""
         if self._closing:
             return
-        client = self._client
+        client = self._paho.client
         if graceful and client is not None and self.connected and self.options.status_topic:
             with contextlib.suppress(MqttError, TimeoutError):
                 await asyncio.wait_for(self._publish_status(DeviceState.OFFLINE), 2.0)
@@ -204,31 +126,17 @@ class MqttSession:
         if client is not None and self.connected:
             client.disconnect()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._disconnected.wait(), 2.0)
+                await asyncio.wait_for(self._paho.disconnected.wait(), 2.0)
         await self._cancel_tasks()
-        self._drop_socket()
-        for fut in self._pending.values():
-            if not fut.done():
-                fut.set_exception(SessionClosedError("session closed"))
-                fut.exception()  # a caller may have gone: do not log it as lost
-        self._pending.clear()
+        self._paho.drop_socket()
+        self._paho.puback.fail_all("session closed")
 
     async def abort(self) -> None:
         """Drop the connection without DISCONNECT, as a crash would (the will fires)."""
         self._closing = True
         await self._cancel_tasks()
-        client = self._client
-        if client is not None:
-            sock = client.socket()
-            self._drop_socket()
-            if sock is not None:
-                with contextlib.suppress(OSError):
-                    sock.close()
-        for fut in self._pending.values():
-            if not fut.done():
-                fut.set_exception(SessionClosedError("session aborted"))
-                fut.exception()  # a caller may have gone: do not log it as lost
-        self._pending.clear()
+        self._paho.close_socket()
+        self._paho.puback.fail_all("session aborted")
 
     async def _cancel_tasks(self) -> None:
         tasks = [*self._tasks, *self._background]
@@ -240,7 +148,7 @@ class MqttSession:
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         """Run ``coro`` in the background, referenced until it ends (see _cancel_tasks)."""
-        task = self._require_loop().create_task(coro, name=name)
+        task = self._paho.require_loop().create_task(coro, name=name)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
@@ -255,11 +163,11 @@ class MqttSession:
 
     @property
     def session_number(self) -> int:
-        return self._session_no
+        return self._availability.session_number
 
     @property
     def pending_count(self) -> int:
-        return len(self._pending)
+        return len(self._paho.puback)
 
     async def wait_connected(
         self, timeout: float | None = None, *, raise_on_refusal: bool = True
@@ -297,9 +205,9 @@ class MqttSession:
         While connected this returns once the broker has acknowledged the subscription;
         before the first connection it only registers (``wait_connected`` then covers it).
         """
-        self._handlers.append((topic_filter, qos, handler))
-        if self.connected and self._client is not None:
-            await self._send_subscribe(self._client, [(topic_filter, qos)])
+        self._subscriptions.add(topic_filter, qos, handler)
+        if self.connected and self._paho.client is not None:
+            await self._send_subscribe(self._paho.client, [(topic_filter, qos)])
 
     async def _send_subscribe(self, client: paho.Client, filters: list[tuple[str, int]]) -> None:
         if not filters:
@@ -307,12 +215,11 @@ class MqttSession:
         rc, mid = client.subscribe(filters)
         if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or mid is None:
             raise MqttError(f"subscribe failed: {paho.error_string(rc)}")
-        fut: asyncio.Future[list[ReasonCode]] = self._require_loop().create_future()
-        self._suback[mid] = fut
+        fut = self._paho.suback.expect(self._paho.require_loop(), mid)
         try:
             codes = await asyncio.wait_for(fut, self.options.connect_timeout_s)
         finally:
-            self._suback.pop(mid, None)
+            self._paho.suback.forget(mid)
         refused = [f for (f, _q), c in zip(filters, codes, strict=False) if c.is_failure]
         if refused:
             raise MqttError(f"broker refused subscriptions: {refused}")
@@ -332,7 +239,7 @@ class MqttSession:
         A QoS 1 publish made while disconnected waits for the next connection. A QoS 0
         publish while disconnected is dropped (it is a best-effort message by contract).
         """
-        client = self._require_client()
+        client = self._paho.require_client()
         if isinstance(payload, Message):
             data: bytes = encode(payload)
         else:
@@ -341,97 +248,40 @@ class MqttSession:
             if self.connected:
                 client.publish(topic, data, qos=0, retain=retain)
             return
-        if len(self._pending) >= self.options.max_pending:
-            raise OutgoingQueueFullError(
-                f"{len(self._pending)} messages already wait for the broker"
-            )
+        pending = self._paho.puback
+        if len(pending) >= self.options.max_pending:
+            raise OutgoingQueueFullError(f"{len(pending)} messages already wait for the broker")
         info = client.publish(topic, data, qos=qos, retain=retain)
         if info.rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:
             raise OutgoingQueueFullError("paho's outgoing queue is full")
         if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
             raise MqttError(f"publish to {topic!r} failed: {paho.error_string(info.rc)}")
-        loop = self._require_loop()
-        fut: asyncio.Future[ReasonCode | None] = loop.create_future()
-        self._pending[info.mid] = fut
+        fut = pending.expect(self._paho.require_loop(), info.mid)
         try:
             reason = await asyncio.wait_for(asyncio.shield(fut), timeout)
         finally:
             if fut.done():
-                self._pending.pop(info.mid, None)
+                pending.forget(info.mid)
         if reason is not None and reason.is_failure:
             raise PublishRefusedError(topic, str(reason), reason.value)
 
     # -- internals: the connection loop ---------------------------------------------------
-    def _make_client(self) -> paho.Client:
-        client = paho.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=self.options.client_id,
-            protocol=MQTTProtocolVersion.MQTTv5,
-            manual_ack=True,
-            reconnect_on_failure=False,
-        )
-        if self.endpoint.username is not None:
-            client.username_pw_set(self.endpoint.username, self.endpoint.password)
-        if self.endpoint.tls:
-            ctx = ssl.create_default_context(cafile=self.endpoint.ca_file)
-            client.tls_set_context(ctx)
-        client.max_inflight_messages_set(self.options.max_inflight)
-        client.max_queued_messages_set(self.options.max_pending)
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_publish = self._on_publish
-        client.on_message = self._on_message
-        client.on_subscribe = self._on_subscribe
-        client.on_socket_open = self._on_socket_open
-        client.on_socket_close = self._on_socket_close
-        client.on_socket_register_write = self._on_socket_register_write
-        client.on_socket_unregister_write = self._on_socket_unregister_write
-        return client
-
-    def _connect_properties(self) -> Properties:
-        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        props.SessionExpiryInterval = self.options.session_expiry_s
-        return props
-
-    def _set_will(self, client: paho.Client) -> None:
-        if not self.options.status_topic:
-            return
-        will = DeviceStatus(
-            state=DeviceState.OFFLINE,
-            session=self._session_no,
-            version=self.options.version,
-            started_at=self.started_at,
-        )
-        client.will_set(self.options.status_topic, encode(will), qos=1, retain=True)
-
-    def _blocking_connect(self, client: paho.Client, first: bool) -> None:
-        # Runs in a worker thread: DNS and TCP connect block.
-        if first:
-            client.connect(
-                self.endpoint.host,
-                self.endpoint.port,
-                keepalive=self.options.keepalive_s,
-                clean_start=self.options.clean_start,
-                properties=self._connect_properties(),
-            )
-        else:
-            client.reconnect()
-
     async def _run(self) -> None:
-        client = self._require_client()
-        loop = self._require_loop()
+        client = self._paho.require_client()
         attempt = 0
         first = True
         while not self._closing:
-            self._session_no = self._counter.next()
-            self._set_will(client)
-            self._connack = loop.create_future()
-            self._disconnected.clear()
+            self._availability.next_session()
+            self._availability.set_will(client, self.started_at)
+            connack = self._paho.expect_connack()
+            self._paho.disconnected.clear()
             try:
-                await asyncio.to_thread(self._blocking_connect, client, first)
+                await asyncio.to_thread(
+                    connect_blocking, client, self.endpoint, self.options, first=first
+                )
                 first = False
                 reason = await asyncio.wait_for(
-                    asyncio.shield(self._connack), self.options.connect_timeout_s
+                    asyncio.shield(connack), self.options.connect_timeout_s
                 )
                 if reason.is_failure:
                     raise ConnectRefusedError(str(reason), reason.value)
@@ -440,7 +290,7 @@ class MqttSession:
                 attempt = 0
                 self.connect_count += 1
                 await self._on_connected(client)
-                await self._disconnected.wait()
+                await self._paho.disconnected.wait()
             except asyncio.CancelledError:
                 raise
             except (OSError, TimeoutError, MqttError, ValueError) as exc:
@@ -456,7 +306,7 @@ class MqttSession:
                     exc,
                 )
             self._set_connected(False)
-            self._drop_socket()
+            self._paho.drop_socket()
             if self._closing:
                 break
             delay = min(self.options.reconnect_max_s, self.options.reconnect_min_s * 2**attempt)
@@ -464,9 +314,8 @@ class MqttSession:
             await asyncio.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311 - jitter
 
     async def _on_connected(self, client: paho.Client) -> None:
-        wanted = {f: q for f, q, _h in self._handlers}
         try:
-            await self._send_subscribe(client, list(wanted.items()))
+            await self._send_subscribe(client, self._subscriptions.filters())
         except MqttError as exc:
             self.last_error = str(exc)
             logger.error("mqtt %s: %s", self.options.client_id, exc)
@@ -477,7 +326,7 @@ class MqttSession:
             self.endpoint.host,
             self.endpoint.port,
             self.endpoint.username,
-            self._session_no,
+            self._availability.session_number,
         )
         if self.options.status_topic:
             self._spawn(self._publish_birth(), f"mqtt-birth-{self.options.client_id}")
@@ -490,12 +339,7 @@ class MqttSession:
 
     async def _publish_status(self, state: DeviceState) -> None:
         assert self.options.status_topic is not None  # noqa: S101 - checked by callers
-        status = DeviceStatus(
-            state=state,
-            session=self._session_no,
-            version=self.options.version,
-            started_at=self.started_at,
-        )
+        status = self._availability.status(state, self.started_at)
         await self.publish(self.options.status_topic, status, qos=1, retain=True)
 
     def _set_connected(self, value: bool) -> None:
@@ -511,11 +355,16 @@ class MqttSession:
             except Exception:
                 logger.exception("connection listener failed")
 
+    def _note_disconnect(self, reason_code: ReasonCode) -> None:
+        # From paho's on_disconnect: a failure, or the end of a working connection.
+        if reason_code.is_failure or self._connected.is_set():
+            self.last_error = f"disconnected: {reason_code}"
+
     # -- internals: incoming ---------------------------------------------------------------
     async def _dispatch(self) -> None:
-        client = self._require_client()
+        client = self._paho.require_client()
         while True:
-            msg = await self._incoming.get()
+            msg = await self._paho.incoming.get()
             topic = msg.topic
             # paho stamps each PUBLISH with time.monotonic() as it decodes it off the socket.
             received = ReceivedMessage(
@@ -526,9 +375,7 @@ class MqttSession:
                 self._parse(topic),
                 msg.timestamp,
             )
-            for topic_filter, _qos, handler in list(self._handlers):
-                if not topic_matches(topic_filter, received.topic):
-                    continue
+            for handler in self._subscriptions.handlers_for(received.topic):
                 try:
                     await handler(received)
                 except asyncio.CancelledError:
@@ -547,177 +394,3 @@ class MqttSession:
             # Not ours to judge: a handler that needs the parts logs the drop.
             logger.debug("mqtt %s: %s", self.options.client_id, exc)
             return None
-
-    # -- paho callbacks (all on the event loop thread, except socket open/write) ----------
-    def _on_connect(
-        self,
-        client: paho.Client,
-        userdata: Any,
-        flags: paho.ConnectFlags,
-        reason_code: ReasonCode,
-        properties: Properties | None,
-    ) -> None:
-        fut = self._connack
-        if fut is not None and not fut.done():
-            self._soon(_set_result, fut, reason_code)
-
-    def _on_disconnect(
-        self,
-        client: paho.Client,
-        userdata: Any,
-        flags: paho.DisconnectFlags,
-        reason_code: ReasonCode,
-        properties: Properties | None,
-    ) -> None:
-        self._soon(self._disconnected.set)
-        fut = self._connack
-        if fut is not None and not fut.done():
-            # Lost before any CONNACK: a network failure to retry, not a refused login.
-            lost = MqttError(f"connection closed before CONNACK: {reason_code}")
-            self._soon(_set_exception, fut, lost)
-        if reason_code.is_failure or self._connected.is_set():
-            self.last_error = f"disconnected: {reason_code}"
-
-    def _on_publish(
-        self,
-        client: paho.Client,
-        userdata: Any,
-        mid: int,
-        reason_code: ReasonCode,
-        properties: Properties | None,
-    ) -> None:
-        fut = self._pending.get(mid)
-        if fut is not None and not fut.done():
-            fut.set_result(reason_code)
-
-    def _on_subscribe(
-        self,
-        client: paho.Client,
-        userdata: Any,
-        mid: int,
-        reason_codes: list[ReasonCode],
-        properties: Properties | None,
-    ) -> None:
-        fut = self._suback.get(mid)
-        if fut is not None and not fut.done():
-            fut.set_result(list(reason_codes))
-
-    def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
-        self._incoming.put_nowait(msg)
-
-    def _on_socket_open(self, client: paho.Client, userdata: Any, sock: Any) -> None:
-        with contextlib.suppress(OSError, AttributeError):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._soon(self._watch_socket, client, sock.fileno())
-
-    def _watch_socket(self, client: paho.Client, fd: int) -> None:
-        loop = self._require_loop()
-        self._sock_fd = fd
-        loop.add_reader(fd, self._read_ready, client)
-
-    def _read_ready(self, client: paho.Client) -> None:
-        self._reading = True
-        try:
-            while True:
-                rc = client.loop_read()
-                sock = client.socket()
-                if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or sock is None:
-                    break
-                pending = getattr(sock, "pending", None)
-                if pending is None or pending() == 0:
-                    break
-        except Exception as exc:  # paho raises plain socket errors
-            logger.debug("mqtt read failed: %s", exc)
-            self._disconnected.set()
-        finally:
-            self._reading = False
-
-    async def _misc_loop(self) -> None:
-        # Keepalive pings and their time-outs; paho needs this called about once a second.
-        client = self._require_client()
-        while True:
-            await asyncio.sleep(1.0)
-            if self._connected.is_set() and self._sock_fd is not None:
-                if client.loop_misc() != MQTTErrorCode.MQTT_ERR_SUCCESS:
-                    self._disconnected.set()
-
-    def _on_socket_close(self, client: paho.Client, userdata: Any, sock: Any) -> None:
-        self._soon(self._drop_socket)
-
-    def _drop_socket(self) -> None:
-        fd = self._sock_fd
-        if fd is None or self._loop is None:
-            return
-        self._sock_fd = None
-        self._loop.remove_reader(fd)
-        self._loop.remove_writer(fd)
-
-    def _on_socket_register_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
-        # paho has bytes to send (a PUBLISH, a PUBACK ...). On the event loop thread we
-        # write them at once: going through add_writer costs two more turns of the
-        # selector on the path of every publish and every acknowledgement.
-        fd = sock.fileno()
-        if fd < 0:
-            return
-        if threading.get_ident() != self._loop_thread:
-            self._soon(self._add_writer, fd, client)  # from the connect worker thread
-        elif self._reading:
-            # Inside paho's own read loop: write once it has returned (no syscall).
-            self._require_loop().call_soon(self._flush, fd, client)
-        else:
-            self._flush(fd, client)
-
-    def _flush(self, fd: int, client: paho.Client) -> None:
-        """Write what paho has queued; wait for the socket to drain if it is full."""
-        self._write_ready(client)
-        if client.want_write() and client.socket() is not None:
-            self._add_writer(fd, client)
-
-    def _write_ready(self, client: paho.Client) -> None:
-        try:
-            client.loop_write()
-        except Exception as exc:
-            logger.debug("mqtt write failed: %s", exc)
-            self._disconnected.set()
-
-    def _add_writer(self, fd: int, client: paho.Client) -> None:
-        sock = client.socket()
-        if sock is not None and sock.fileno() == fd:  # not a socket closed meanwhile
-            self._require_loop().add_writer(fd, self._write_ready, client)
-
-    def _on_socket_unregister_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
-        fd = sock.fileno()
-        if fd >= 0:
-            self._require_loop().remove_writer(fd)
-
-    def _soon(self, callback: Callable[..., object], *args: Any) -> None:
-        """Run ``callback`` on the event loop; paho may call us from a worker thread.
-
-        After the loop has closed (paho's ``__del__`` still closes its sockets and
-        calls back) there is nothing left to tell, so the call is dropped.
-        """
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return
-        with contextlib.suppress(RuntimeError):  # closed between the check and the call
-            loop.call_soon_threadsafe(callback, *args)
-
-    def _require_client(self) -> paho.Client:
-        if self._client is None:
-            raise SessionClosedError("the session is not open: use 'async with'")
-        return self._client
-
-    def _require_loop(self) -> asyncio.AbstractEventLoop:
-        if self._loop is None:
-            raise SessionClosedError("the session is not open: use 'async with'")
-        return self._loop
-
-
-def _set_result(fut: asyncio.Future[ReasonCode], value: ReasonCode) -> None:
-    if not fut.done():
-        fut.set_result(value)
-
-
-def _set_exception(fut: asyncio.Future[ReasonCode], exc: BaseException) -> None:
-    if not fut.done():
-        fut.set_exception(exc)

@@ -4,8 +4,9 @@
 persistent session and a retained birth/will status, subscribes to its calls and
 announcements, publishes health, and speaks through one :class:`SpeechQueue`.
 ``await gateway.press(action)`` handles a button (``run_keypad(keypad)`` feeds a whole
-keypad). For many gateways in one process, pass ``speaker=make_speaker(TextSink())``
-(no TTS engine, no thread).
+keypad; the book button's menu is :class:`~stop_gateway.booking.BookingMenu`). For many
+gateways in one process, pass ``speaker=make_speaker(TextSink())`` (no TTS engine, no
+thread).
 
 Calls: tracked by reservation with ``seq`` (stale and duplicate deliveries dropped);
 an empty retained payload ends the call. After every (re)connect the gateway waits
@@ -49,6 +50,7 @@ from stop_gateway.announcements import (
     default_lexicon,
     load_lexicon_file,
 )
+from stop_gateway.booking import BookingMenu
 from stop_gateway.buttons import Keypad, RouteChoice, load_routes_file, parse_route_spec
 from stop_gateway.calls import CallTracker, CallUpdate
 from stop_gateway.settings import GatewaySettings
@@ -135,11 +137,16 @@ class StopGateway:
         #: Every task the gateway starts, until it ends; the named ones below are in it too.
         self._tasks: set[asyncio.Task[None]] = set()
         self._settle_task: asyncio.Task[None] | None = None
-        self._menu_task: asyncio.Task[None] | None = None
-        self._offered: RouteChoice | None = None
-        self._chosen: asyncio.Event = asyncio.Event()
-        self._awaiting_book: tuple[str, int] | None = None
-        self._book_timer: asyncio.Task[None] | None = None
+        self.booking = BookingMenu(
+            stop_id=self.stop_id,
+            settings=settings,
+            routes=self.routes,
+            offer_listeners=self.offer_listeners,
+            queue=self.queue,
+            prompt=self._prompt,
+            send_booking=self._send_booking,
+            spawn=self._spawn,
+        )
 
     # -- lifetime -------------------------------------------------------------------------
     async def __aenter__(self) -> Self:
@@ -180,7 +187,7 @@ class StopGateway:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
-        self._settle_task = self._menu_task = self._book_timer = None
+        self._settle_task = None
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(coro)
@@ -288,7 +295,7 @@ class StopGateway:
         if update is None:
             logger.debug("stop %s: stale or duplicate call %s seq %d", self.stop_id, rid, call.seq)
             return
-        self._note_book_confirmation(call)
+        self.booking.note_call(call)
         if self._settling:
             self._held[rid] = update
             return
@@ -313,12 +320,7 @@ class StopGateway:
         """Handle one button press."""
         logger.info("stop %s: button %s", self.stop_id, action)
         if action is ButtonAction.BOOK:
-            if self._menu_task is not None and not self._menu_task.done():
-                if self._offered is not None:
-                    self._chosen.set()
-                return
-            self._chosen = asyncio.Event()
-            self._menu_task = self._spawn(self._menu())
+            self.booking.press()
         elif action is ButtonAction.REPEAT:
             calls = self.tracker.active()
             if not calls:
@@ -331,9 +333,7 @@ class StopGateway:
             if await self._send(ButtonAction.HELP):
                 self._prompt(Prompt.HELP_SENT)
         elif action is ButtonAction.CANCEL:
-            if self._menu_task is not None and not self._menu_task.done():
-                self._menu_task.cancel()
-                self._prompt(Prompt.MENU_NONE)
+            if self.booking.cancel():
                 return
             latest_call = self.tracker.latest()
             if latest_call is None:
@@ -378,53 +378,5 @@ class StopGateway:
             return False
         return True
 
-    async def _menu(self) -> None:
-        if not self.routes:
-            self._prompt(Prompt.NO_ROUTES)
-            return
-        self._prompt(Prompt.MENU_INTRO)
-        chosen: RouteChoice | None = None
-        try:
-            for _round in range(self.settings.menu_rounds):
-                for route in self.routes:
-                    self._offered = route
-                    for listener in self.offer_listeners:
-                        listener(route)
-                    self._prompt(Prompt.MENU_ITEM, route.text)
-                    with contextlib.suppress(TimeoutError):
-                        await self.queue.wait_idle()
-                        await asyncio.wait_for(self._chosen.wait(), self.settings.menu_dwell_s)
-                    if self._chosen.is_set():
-                        chosen = route
-                        break
-                if chosen is not None:
-                    break
-        finally:
-            self._offered = None
-        if chosen is None:
-            self._prompt(Prompt.MENU_NONE)
-            return
-        self._prompt(Prompt.BOOKING, chosen.text)
-        if await self._send(ButtonAction.BOOK, route=chosen):
-            self._awaiting_book = (chosen.route_id, chosen.direction_id)
-            if self._book_timer is not None:
-                self._book_timer.cancel()
-            self._book_timer = self._spawn(self._book_deadline())
-
-    def _note_book_confirmation(self, call: StopCall) -> None:
-        wanted = self._awaiting_book
-        if wanted is None or call.route_id != wanted[0]:
-            return
-        if call.direction_id is not None and call.direction_id != wanted[1]:
-            return
-        self._awaiting_book = None
-        if self._book_timer is not None:
-            self._book_timer.cancel()
-            self._book_timer = None
-
-    async def _book_deadline(self) -> None:
-        await asyncio.sleep(self.settings.book_confirm_timeout_s)
-        if self._awaiting_book is not None:
-            self._awaiting_book = None
-            logger.warning("stop %s: no call came for the booking", self.stop_id)
-            self._prompt(Prompt.BOOK_FAILED)
+    async def _send_booking(self, route: RouteChoice) -> bool:
+        return await self._send(ButtonAction.BOOK, route=route)

@@ -1,15 +1,14 @@
 """Turn the files of a GTFS feed into rows of the network tables, validating everything.
 
 Every problem is collected with its file, line and field; if there is any, FeedError is
-raised and nothing is returned, so the caller never writes part of a feed.
+raised and nothing is returned, so the caller never writes part of a feed. Agencies,
+stops and routes are read here; the timetable files in :mod:`rider_api.network.timetable`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,23 +32,21 @@ from rider_api.network.feed import FeedFiles, Row, Table
 from rider_api.network.fields import (
     FieldError,
     Problems,
-    gtfs_date,
     gtfs_id,
-    gtfs_time,
     integer,
     number,
     optional_integer,
-    optional_number,
     required,
 )
-from rider_api.network.patterns import StopTimeIn, derive_patterns, fill_times
+from rider_api.network.patterns import derive_patterns, fill_times
+from rider_api.network.rows import RowValidator
 from rider_api.network.search import search_key
+from rider_api.network.timetable import WEEKDAYS, TimetableReader
 from rider_api.network.translations import Translations
 
 __all__ = ["GtfsNetwork", "read_network"]
 
 DEFAULT_AGENCY_ID = "agency"
-_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _REQUIRED_FILES = ("agency.txt", "stops.txt", "routes.txt", "trips.txt", "stop_times.txt")
 _COLUMNS: dict[str, tuple[str, ...]] = {
     "agency.txt": ("agency_name", "agency_url", "agency_timezone"),
@@ -57,7 +54,7 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
     "routes.txt": ("route_id", "route_type"),
     "trips.txt": ("route_id", "service_id", "trip_id"),
     "stop_times.txt": ("trip_id", "arrival_time", "departure_time", "stop_id", "stop_sequence"),
-    "calendar.txt": ("service_id", *_WEEKDAYS, "start_date", "end_date"),
+    "calendar.txt": ("service_id", *WEEKDAYS, "start_date", "end_date"),
     "calendar_dates.txt": ("service_id", "date", "exception_type"),
     "shapes.txt": ("shape_id", "shape_pt_lat", "shape_pt_lon", "shape_pt_sequence"),
     "feed_info.txt": ("feed_publisher_name", "feed_publisher_url", "feed_lang"),
@@ -99,6 +96,7 @@ class _Reader:
         self.files = files
         self.source = source
         self.problems = Problems()
+        self.rows = RowValidator(self.problems)
         self.tr = Translations()
         self.feed_lang: str | None = None
         self.meta: dict[str, str] = {"source": source}
@@ -107,27 +105,6 @@ class _Reader:
         # reported again as unknown.
         self.stop_ids: set[str] = set()
         self.route_ids: set[str] = set()
-        self.trip_ids: set[str] = set()
-
-    def each(self, table: Table, parse: Callable[[int, Row], None]) -> None:
-        """Call ``parse`` on every row, turning a FieldError into a problem at its line."""
-        for line, row in table.rows:
-            try:
-                parse(line, row)
-            except FieldError as exc:
-                self.problems.add(table.file, line, exc.field, exc.message)
-
-    def unique(
-        self, table: Table, seen: set[Any] | dict[Any, Any], key: Any, line: int, name: str
-    ) -> bool:
-        """False (and a problem) if ``key`` was seen; a set remembers it, a dict is the
-        caller's output, filled by the caller."""
-        if key in seen:
-            self.problems.add(table.file, line, name, f"duplicate {name} {key!r}")
-            return False
-        if isinstance(seen, set):
-            seen.add(key)
-        return True
 
     def run(self) -> GtfsNetwork:
         read = self.files.read
@@ -144,11 +121,14 @@ class _Reader:
         agencies = self.read_agencies(tables["agency.txt"])
         stops = self.read_stops(tables["stops.txt"])
         routes = self.read_routes(tables["routes.txt"], agencies)
-        services, cal_rows, date_rows = self.read_calendars(calendar, calendar_dates)
-        shape_rows = self.read_shapes(shapes) if shapes is not None else []
+        timetable = TimetableReader(
+            self.rows, self.tr, route_ids=self.route_ids, stop_ids=self.stop_ids
+        )
+        services, cal_rows, date_rows = timetable.read_calendars(calendar, calendar_dates)
+        shape_rows = timetable.read_shapes(shapes) if shapes is not None else []
         shape_ids = {r["shape_id"] for r in shape_rows} if shapes is not None else None
-        trips = self.read_trips(tables["trips.txt"], services, shape_ids)
-        by_trip = self.read_stop_times(tables["stop_times.txt"])
+        trips = timetable.read_trips(tables["trips.txt"], services, shape_ids)
+        by_trip = timetable.read_stop_times(tables["stop_times.txt"])
         self.problems.raise_if_any()
 
         stop_time_rows = fill_times(tables["stop_times.txt"].file, by_trip, self.problems)
@@ -210,7 +190,7 @@ class _Reader:
                 zoneinfo.ZoneInfo(tz)
             except (zoneinfo.ZoneInfoNotFoundError, ValueError):
                 raise FieldError("agency_timezone", f"unknown time zone {tz!r}") from None
-            if self.unique(table, out, agency_id, line, "agency_id"):
+            if self.rows.unique(table, out, agency_id, line, "agency_id"):
                 out[agency_id] = {
                     "agency_id": agency_id,
                     "name": required(row, "agency_name"),
@@ -219,7 +199,7 @@ class _Reader:
                     "lang": row.get("agency_lang") or None,
                 }
 
-        self.each(table, parse)
+        self.rows.each(table, parse)
         if self.feed_lang is None and out:
             self.feed_lang = next(iter(out.values()))["lang"]
         return out
@@ -250,7 +230,7 @@ class _Reader:
             parent = row.get("parent_station") or None
             if parent:
                 parents.append((line, parent))
-            if self.unique(table, out, stop_id, line, "stop_id"):
+            if self.rows.unique(table, out, stop_id, line, "stop_id"):
                 out[stop_id] = {
                     "stop_id": stop_id,
                     "name_zh": zh,
@@ -265,7 +245,7 @@ class _Reader:
                 }
                 self.stop_names[stop_id] = (zh, en)
 
-        self.each(table, parse)
+        self.rows.each(table, parse)
         for line, parent in parents:
             if parent not in self.stop_ids:
                 self.problems.add(
@@ -310,7 +290,7 @@ class _Reader:
                 ):
                     raise FieldError(name, f"{value!r} is not a colour (6 hex digits)")
                 colors[name] = value.upper() or None
-            if self.unique(table, out, route_id, line, "route_id"):
+            if self.rows.unique(table, out, route_id, line, "route_id"):
                 out[route_id] = {
                     "route_id": route_id,
                     "agency_id": agency_id or None,
@@ -323,132 +303,5 @@ class _Reader:
                     "text_color": colors["route_text_color"],
                 }
 
-        self.each(table, parse)
+        self.rows.each(table, parse)
         return out
-
-    def read_calendars(
-        self, calendar: Table | None, calendar_dates: Table | None
-    ) -> tuple[set[str], list[dict[str, Any]], list[dict[str, Any]]]:
-        services: set[str] = set()
-        cal_rows: list[dict[str, Any]] = []
-        date_rows: list[dict[str, Any]] = []
-        if calendar is not None:
-            cal = calendar
-
-            def parse_cal(line: int, row: Row) -> None:
-                service_id = required(row, "service_id")
-                days = {day: bool(integer(row, day, allowed=(0, 1))) for day in _WEEKDAYS}
-                start, end = gtfs_date(row, "start_date"), gtfs_date(row, "end_date")
-                if end < start:
-                    raise FieldError("end_date", "ends before start_date")
-                if self.unique(cal, services, service_id, line, "service_id"):
-                    cal_rows.append(
-                        {"service_id": service_id, **days, "start_date": start, "end_date": end}
-                    )
-
-            self.each(cal, parse_cal)
-        if calendar_dates is not None:
-            dates = calendar_dates
-            seen: set[tuple[str, dt.date]] = set()
-
-            def parse_date(line: int, row: Row) -> None:
-                service_id = required(row, "service_id")
-                day = gtfs_date(row, "date")
-                kind = integer(row, "exception_type", allowed=(1, 2))
-                if self.unique(dates, seen, (service_id, day), line, "date"):
-                    date_rows.append(
-                        {"service_id": service_id, "service_date": day, "exception_type": kind}
-                    )
-
-            self.each(dates, parse_date)
-            services.update(service_id for service_id, _day in seen)
-        return services, cal_rows, date_rows
-
-    def read_shapes(self, table: Table) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        seen: set[tuple[str, int]] = set()
-
-        def parse(line: int, row: Row) -> None:
-            shape_id = required(row, "shape_id")
-            sequence = integer(row, "shape_pt_sequence")
-            lat = number(row, "shape_pt_lat", low=-90, high=90)
-            lon = number(row, "shape_pt_lon", low=-180, high=180)
-            dist = optional_number(row, "shape_dist_traveled", low=0)
-            if self.unique(table, seen, (shape_id, sequence), line, "shape_pt_sequence"):
-                out.append(
-                    {
-                        "shape_id": shape_id,
-                        "sequence": sequence,
-                        "lat": lat,
-                        "lon": lon,
-                        "dist_traveled": dist,
-                    }
-                )
-
-        self.each(table, parse)
-        return out
-
-    def read_trips(
-        self,
-        table: Table,
-        services: set[str],
-        shape_ids: set[str] | None,
-    ) -> dict[str, dict[str, Any]]:
-        out: dict[str, dict[str, Any]] = {}
-
-        def parse(line: int, row: Row) -> None:
-            trip_id = gtfs_id(row, "trip_id")
-            self.trip_ids.add(trip_id)
-            route_id = gtfs_id(row, "route_id")
-            if route_id not in self.route_ids:
-                raise FieldError("route_id", f"unknown route {route_id!r} (not in routes.txt)")
-            service_id = required(row, "service_id")
-            if service_id not in services:
-                raise FieldError(
-                    "service_id",
-                    f"unknown service {service_id!r} (not in calendar.txt or calendar_dates.txt)",
-                )
-            direction_id = integer(row, "direction_id", allowed=(0, 1), default=0)
-            shape_id = row.get("shape_id") or None
-            if shape_id is not None and shape_ids is not None and shape_id not in shape_ids:
-                raise FieldError("shape_id", f"unknown shape {shape_id!r} (not in shapes.txt)")
-            headsign = row.get("trip_headsign", "")
-            zh, en = (
-                self.tr.both("trips", "trip_headsign", trip_id, headsign) if headsign else ("", "")
-            )
-            if self.unique(table, out, trip_id, line, "trip_id"):
-                out[trip_id] = {
-                    "trip_id": trip_id,
-                    "route_id": route_id,
-                    "service_id": service_id,
-                    "direction_id": direction_id,
-                    "headsign_zh": zh,
-                    "headsign_en": en,
-                    "shape_id": shape_id if shape_ids is not None else None,
-                }
-
-        self.each(table, parse)
-        return out
-
-    def read_stop_times(self, table: Table) -> dict[str, list[StopTimeIn]]:
-        by_trip: dict[str, list[StopTimeIn]] = defaultdict(list)
-        seen: set[tuple[str, int]] = set()
-
-        def parse(line: int, row: Row) -> None:
-            trip_id = gtfs_id(row, "trip_id")
-            if trip_id not in self.trip_ids:
-                raise FieldError("trip_id", f"unknown trip {trip_id!r} (not in trips.txt)")
-            stop_id = gtfs_id(row, "stop_id")
-            if stop_id not in self.stop_ids:
-                raise FieldError("stop_id", f"unknown stop {stop_id!r} (not in stops.txt)")
-            sequence = integer(row, "stop_sequence")
-            arrival = gtfs_time(row, "arrival_time")
-            departure = gtfs_time(row, "departure_time")
-            dist = optional_number(row, "shape_dist_traveled", low=0)
-            if self.unique(table, seen, (trip_id, sequence), line, "stop_sequence"):
-                by_trip[trip_id].append(
-                    StopTimeIn(line, sequence, stop_id, arrival, departure, dist)
-                )
-
-        self.each(table, parse)
-        return by_trip

@@ -1,0 +1,301 @@
+"""One paho client driven by the asyncio event loop, its callbacks turned into futures.
+
+There is no network thread: the client's socket is watched with ``add_reader`` and
+``add_writer`` as in paho's asyncio example, and ``keepalive`` runs paho's timers from a
+task. What paho reports lands on the loop: CONNACK, PUBACK and SUBACK reason codes in
+futures, messages in ``incoming``, a lost link in ``disconnected``. Only the TCP connect
+runs in a worker thread (DNS and connect block), so the socket callbacks of a connect
+come from there and are handed over to the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import ssl
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from broker_config.acks import AckWaiters
+from broker_config.endpoint import BrokerEndpoint, SessionOptions
+from broker_config.errors import MqttError, SessionClosedError
+
+__all__ = ["PahoLoop", "connect_blocking", "make_client"]
+
+logger = logging.getLogger(__name__)
+
+
+def make_client(endpoint: BrokerEndpoint, options: SessionOptions) -> paho.Client:
+    """An MQTT 5 paho client for ``endpoint``: manual acks, no reconnects of its own."""
+    client = paho.Client(
+        callback_api_version=CallbackAPIVersion.VERSION2,
+        client_id=options.client_id,
+        protocol=MQTTProtocolVersion.MQTTv5,
+        manual_ack=True,
+        reconnect_on_failure=False,
+    )
+    if endpoint.username is not None:
+        client.username_pw_set(endpoint.username, endpoint.password)
+    if endpoint.tls:
+        ctx = ssl.create_default_context(cafile=endpoint.ca_file)
+        client.tls_set_context(ctx)
+    client.max_inflight_messages_set(options.max_inflight)
+    client.max_queued_messages_set(options.max_pending)
+    return client
+
+
+def connect_blocking(
+    client: paho.Client, endpoint: BrokerEndpoint, options: SessionOptions, *, first: bool
+) -> None:
+    """Open the connection and send CONNECT; blocks on DNS and TCP (run it in a thread)."""
+    if first:
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = options.session_expiry_s
+        client.connect(
+            endpoint.host,
+            endpoint.port,
+            keepalive=options.keepalive_s,
+            clean_start=options.clean_start,
+            properties=props,
+        )
+    else:
+        client.reconnect()
+
+
+class PahoLoop:
+    """Drives one paho client from the running event loop; see the module docstring.
+
+    ``on_disconnect`` is called with the reason code of every DISCONNECT (or lost link)
+    paho reports, at once, from paho's callback.
+    """
+
+    def __init__(self, *, on_disconnect: Callable[[ReasonCode], None]) -> None:
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.client: paho.Client | None = None
+        #: Set when the link goes: a DISCONNECT, or a failed read, write or keepalive.
+        self.disconnected = asyncio.Event()
+        #: Messages in arrival order; each QoS 1 one is acknowledged by its consumer.
+        self.incoming: asyncio.Queue[paho.MQTTMessage] = asyncio.Queue()
+        #: QoS 1 publishes waiting for their PUBACK reason code (None: no code sent).
+        self.puback: AckWaiters[ReasonCode | None] = AckWaiters()
+        self.suback: AckWaiters[list[ReasonCode]] = AckWaiters()
+        self._on_disconnect_reason = on_disconnect
+        self._connack: asyncio.Future[ReasonCode] | None = None
+        self._sock_fd: int | None = None
+        self._loop_thread: int | None = None
+        self._reading = False
+
+    def attach(self, client: paho.Client) -> None:
+        """Drive ``client`` from the running loop; call on the loop before connecting."""
+        self.loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
+        client.on_socket_open = self._on_socket_open
+        client.on_socket_close = self._on_socket_close
+        client.on_socket_register_write = self._on_socket_register_write
+        client.on_socket_unregister_write = self._on_socket_unregister_write
+        self.client = client
+
+    def require_client(self) -> paho.Client:
+        if self.client is None:
+            raise SessionClosedError("the session is not open: use 'async with'")
+        return self.client
+
+    def require_loop(self) -> asyncio.AbstractEventLoop:
+        if self.loop is None:
+            raise SessionClosedError("the session is not open: use 'async with'")
+        return self.loop
+
+    def expect_connack(self) -> asyncio.Future[ReasonCode]:
+        """A future for the CONNACK of the connection about to be opened.
+
+        It fails with MqttError if the link goes before the CONNACK comes.
+        """
+        self._connack = self.require_loop().create_future()
+        return self._connack
+
+    async def keepalive(self, connected: asyncio.Event) -> None:
+        """Keepalive pings and their time-outs while ``connected``; runs until cancelled."""
+        # paho needs loop_misc called about once a second.
+        client = self.require_client()
+        while True:
+            await asyncio.sleep(1.0)
+            if connected.is_set() and self._sock_fd is not None:
+                if client.loop_misc() != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                    self.disconnected.set()
+
+    def drop_socket(self) -> None:
+        """Stop watching the socket (it is closed, or about to be)."""
+        fd = self._sock_fd
+        if fd is None or self.loop is None:
+            return
+        self._sock_fd = None
+        self.loop.remove_reader(fd)
+        self.loop.remove_writer(fd)
+
+    def close_socket(self) -> None:
+        """Close the socket without a DISCONNECT, as a crash would (the will fires)."""
+        client = self.client
+        if client is None:
+            return
+        sock = client.socket()
+        self.drop_socket()
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+    # -- paho callbacks (all on the event loop thread, except socket open/write) ----------
+    def _on_connect(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        flags: paho.ConnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        fut = self._connack
+        if fut is not None and not fut.done():
+            self._soon(_set_result, fut, reason_code)
+
+    def _on_disconnect(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        flags: paho.DisconnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        self._soon(self.disconnected.set)
+        fut = self._connack
+        if fut is not None and not fut.done():
+            # Lost before any CONNACK: a network failure to retry, not a refused login.
+            lost = MqttError(f"connection closed before CONNACK: {reason_code}")
+            self._soon(_set_exception, fut, lost)
+        self._on_disconnect_reason(reason_code)
+
+    def _on_publish(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        mid: int,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        self.puback.resolve(mid, reason_code)
+
+    def _on_subscribe(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        mid: int,
+        reason_codes: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        self.suback.resolve(mid, list(reason_codes))
+
+    def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
+        self.incoming.put_nowait(msg)
+
+    # -- the socket -----------------------------------------------------------------------
+    def _on_socket_open(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        with contextlib.suppress(OSError, AttributeError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._soon(self._watch_socket, client, sock.fileno())
+
+    def _watch_socket(self, client: paho.Client, fd: int) -> None:
+        loop = self.require_loop()
+        self._sock_fd = fd
+        loop.add_reader(fd, self._read_ready, client)
+
+    def _read_ready(self, client: paho.Client) -> None:
+        self._reading = True
+        try:
+            while True:
+                rc = client.loop_read()
+                sock = client.socket()
+                if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or sock is None:
+                    break
+                pending = getattr(sock, "pending", None)
+                if pending is None or pending() == 0:
+                    break
+        except Exception as exc:  # paho raises plain socket errors
+            logger.debug("mqtt read failed: %s", exc)
+            self.disconnected.set()
+        finally:
+            self._reading = False
+
+    def _on_socket_close(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        self._soon(self.drop_socket)
+
+    def _on_socket_register_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        # paho has bytes to send (a PUBLISH, a PUBACK ...). On the event loop thread we
+        # write them at once: going through add_writer costs two more turns of the
+        # selector on the path of every publish and every acknowledgement.
+        fd = sock.fileno()
+        if fd < 0:
+            return
+        if threading.get_ident() != self._loop_thread:
+            self._soon(self._add_writer, fd, client)  # from the connect worker thread
+        elif self._reading:
+            # Inside paho's own read loop: write once it has returned (no syscall).
+            self.require_loop().call_soon(self._flush, fd, client)
+        else:
+            self._flush(fd, client)
+
+    def _flush(self, fd: int, client: paho.Client) -> None:
+        """Write what paho has queued; wait for the socket to drain if it is full."""
+        self._write_ready(client)
+        if client.want_write() and client.socket() is not None:
+            self._add_writer(fd, client)
+
+    def _write_ready(self, client: paho.Client) -> None:
+        try:
+            client.loop_write()
+        except Exception as exc:
+            logger.debug("mqtt write failed: %s", exc)
+            self.disconnected.set()
+
+    def _add_writer(self, fd: int, client: paho.Client) -> None:
+        sock = client.socket()
+        if sock is not None and sock.fileno() == fd:  # not a socket closed meanwhile
+            self.require_loop().add_writer(fd, self._write_ready, client)
+
+    def _on_socket_unregister_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        fd = sock.fileno()
+        if fd >= 0:
+            self.require_loop().remove_writer(fd)
+
+    def _soon(self, callback: Callable[..., object], *args: Any) -> None:
+        """Run ``callback`` on the event loop; paho may call us from a worker thread.
+
+        After the loop has closed (paho's ``__del__`` still closes its sockets and
+        calls back) there is nothing left to tell, so the call is dropped.
+        """
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):  # closed between the check and the call
+            loop.call_soon_threadsafe(callback, *args)
+
+
+def _set_result(fut: asyncio.Future[ReasonCode], value: ReasonCode) -> None:
+    if not fut.done():
+        fut.set_result(value)
+
+
+def _set_exception(fut: asyncio.Future[ReasonCode], exc: BaseException) -> None:
+    if not fut.done():
+        fut.set_exception(exc)
