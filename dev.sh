@@ -19,34 +19,33 @@ check_python() {
         || die "BusHail needs Python 3.11 or newer; found $("$PY" --version)"
 }
 
+apt_get() {
+    # apt_get WHAT PACKAGE...: install PACKAGEs as root, or name them and stop.
+    local what=$1; shift
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "installing $* (for $what) with apt-get"
+        if [ -z "${APT_UPDATED:-}" ]; then apt-get update -qq; APT_UPDATED=1; fi
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+    else
+        die "$what is missing: run 'sudo apt-get install $*' and try again"
+    fi
+}
+
 apt_install() {
-    # apt_install PROGRAM PACKAGE...: make sure PROGRAM exists, installing PACKAGEs as root.
+    # apt_install PROGRAM PACKAGE...: make sure PROGRAM exists.
     local program=$1; shift
     if command -v "$program" >/dev/null 2>&1 || [ -x "/usr/sbin/$program" ] || [ -x "/usr/bin/$program" ]; then
         return 0
     fi
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        echo "installing $* (for $program) with apt-get"
-        if [ -z "${APT_UPDATED:-}" ]; then apt-get update -qq; APT_UPDATED=1; fi
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
-    else
-        die "$program is missing: run 'sudo apt-get install $*' and try again"
-    fi
+    apt_get "$program" "$@"
 }
 
 apt_library() {
     # apt_library SONAME PACKAGE: make sure the shared library SONAME is installed.
-    local soname=$1 package=$2
-    if { ldconfig -p 2>/dev/null || /sbin/ldconfig -p 2>/dev/null; } | grep -q "$soname"; then
+    if { ldconfig -p 2>/dev/null || /sbin/ldconfig -p 2>/dev/null; } | grep -q "$1"; then
         return 0
     fi
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        echo "installing $package (for $soname) with apt-get"
-        if [ -z "${APT_UPDATED:-}" ]; then apt-get update -qq; APT_UPDATED=1; fi
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null
-    else
-        die "$soname is missing: run 'sudo apt-get install $package' and try again"
-    fi
+    apt_get "$1" "$2"
 }
 
 setup() {
