@@ -25,8 +25,8 @@ from rider_api import __doc__ as package_doc
 from rider_api import models  # noqa: F401 - registers every table
 from rider_api.api.deps import StateDep
 from rider_api.api.routes import network, ops, reservations, riders, voice
-from rider_api.console import pages as console_pages
 from rider_api.console.queries import alerts_pending_acknowledgement
+from rider_api.console.router import router as console_router
 from rider_api.core.metrics import Metrics
 from rider_api.core.problems import install_problem_handlers
 from rider_api.core.security import hash_token
@@ -40,9 +40,9 @@ from rider_api.mqtt.subscriptions import subscribe_all
 from rider_api.network.view import NetworkView
 from rider_api.reservations.changes import Changes
 from rider_api.reservations.notifier import ReservationNotifier
-from rider_api.settings import ApiSettings
+from rider_api.settings import ApiSettings, ConsoleSettings
 from rider_api.state import AppState
-from rider_api.web import pages as web_pages
+from rider_api.web.router import router as web_router
 
 __all__ = ["VERSION", "create_app"]
 
@@ -99,7 +99,9 @@ def _listen_after_commit(state: AppState) -> None:
 
 
 @asynccontextmanager
-async def running(settings: ApiSettings) -> AsyncIterator[AppState]:
+async def running(
+    settings: ApiSettings, console: ConsoleSettings | None = None
+) -> AsyncIterator[AppState]:
     """Everything the API runs, as one ``async with`` block (used by the lifespan)."""
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     url = settings.resolved_database_url()
@@ -131,6 +133,7 @@ async def running(settings: ApiSettings) -> AsyncIterator[AppState]:
             relay = OutboxRelay(sessions, mqtt, write_gate=units.gate)
         state = AppState(
             settings=settings,
+            console=console or ConsoleSettings(),
             engine=engine,
             sessions=sessions,
             unit_of_work=units,
@@ -160,12 +163,15 @@ async def running(settings: ApiSettings) -> AsyncIterator[AppState]:
         yield state
 
 
-def create_app(settings: ApiSettings | None = None) -> FastAPI:
+def create_app(
+    settings: ApiSettings | None = None, console: ConsoleSettings | None = None
+) -> FastAPI:
     settings = settings or ApiSettings()
+    console = console or ConsoleSettings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with running(settings) as state:
+        async with running(settings, console) as state:
             app.state.bushail = state
             yield
 
@@ -181,8 +187,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(ops.router)
     app.include_router(network.router)
     app.include_router(voice.router)
-    app.include_router(web_pages.router)
-    app.include_router(console_pages.router)
+    app.include_router(web_router)
+    app.include_router(console_router)
 
     @app.get("/healthz", tags=["system"])
     async def healthz(state: StateDep) -> dict[str, object]:

@@ -1,4 +1,5 @@
-"""Settings of the rider API (env prefix ``BUSHAIL_API_``)."""
+"""Settings of the server: the API (``BUSHAIL_API_``) and the operator console
+(``BUSHAIL_CONSOLE_``)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from broker_config.const import DEFAULT_POSITION_STALENESS_S, DEFAULT_ROOT
+
+__all__ = ["ApiSettings", "ConsoleSettings"]
 
 
 class ApiSettings(BaseSettings):
@@ -52,3 +55,16 @@ class ApiSettings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.state_dir / 'bushail.db').resolve()}"
+
+
+class ConsoleSettings(BaseSettings):
+    """What the operator console shows and how often."""
+
+    model_config = SettingsConfigDict(env_prefix="BUSHAIL_CONSOLE_")
+
+    #: A device online by the broker's word but silent this long is marked stale.
+    heartbeat_s: float = 90.0
+    #: How often the live board is recomputed and pushed.
+    refresh_s: float = 1.0
+    #: Longest period of the quality page.
+    max_quality_days: int = 92

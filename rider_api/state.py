@@ -19,7 +19,8 @@ from rider_api.mqtt.outbox import OutboxRelay
 from rider_api.network.view import NetworkView
 from rider_api.reservations.changes import Changes
 from rider_api.reservations.notifier import ReservationNotifier
-from rider_api.settings import ApiSettings
+from rider_api.settings import ApiSettings, ConsoleSettings
+from rider_api.voice.service import VoiceService
 
 __all__ = ["AppState"]
 
@@ -27,6 +28,7 @@ __all__ = ["AppState"]
 @dataclass
 class AppState:
     settings: ApiSettings
+    console: ConsoleSettings
     engine: AsyncEngine
     #: Read-only sessions; every write goes through ``unit_of_work``.
     sessions: async_sessionmaker[AsyncSession]
@@ -45,6 +47,8 @@ class AppState:
     relay: OutboxRelay | None
     #: Riders by token hash (riders never change, so a hit needs no query).
     riders: LruCache[str, Rider] = field(default_factory=lambda: LruCache(10_000))
+    #: Spoken or typed requests against the current network.
+    voice: VoiceService = field(default_factory=VoiceService)
 
     def reload_network(self, network: NetworkView) -> None:
         self.network = network

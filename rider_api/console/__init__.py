@@ -1,1 +1,7 @@
-"""The operator console: live board, service quality, broadcast (``pages.router``)."""
+"""The operator console at /ops: sign-in, live board (SSE), service quality, broadcast.
+
+``router`` assembles the pages of ``routes/`` (one module per page); the other modules
+are what they show: ``live`` (the board's snapshot), ``quality`` (the figures),
+``queries`` (database reads), ``charts`` (SVG), ``i18n`` (texts), ``rendering``
+(templates).
+"""

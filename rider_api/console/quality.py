@@ -1,4 +1,4 @@
-"""Service quality from reservation histories and incidents. Pure: no I/O.
+"""Service quality from reservation histories and incidents, and its CSV export. Pure: no I/O.
 
 Definitions (the console and its CSV export say the same):
 
@@ -17,15 +17,19 @@ whole period, to show the busy hours.
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
+from typing import Any
 
 from broker_config.messages import FINAL_STATUSES, ReservationStatus
 
 __all__ = [
+    "FIGURE_FIELDS",
     "UNKNOWN",
     "BookingRecord",
     "HistoryEntry",
@@ -33,7 +37,9 @@ __all__ = [
     "QualityFigures",
     "QualityReport",
     "compute_quality",
+    "figure_values",
     "percentile",
+    "quality_csv_text",
 ]
 
 S = ReservationStatus
@@ -199,3 +205,50 @@ def compute_quality(
         no_shows_by_route=_sorted_counts(by_kind["no_show"][0]),
         no_shows_by_vehicle=_sorted_counts(by_kind["no_show"][1]),
     )
+
+
+#: The figures in the order the page's table, the JSON and the CSV export give them.
+FIGURE_FIELDS = (
+    "bookings",
+    "ended",
+    "served",
+    "served_share",
+    "ack_count",
+    "ack_p50_s",
+    "ack_p95_s",
+    "missed",
+    "no_shows",
+    "help",
+    "unacknowledged",
+)
+
+
+def figure_values(f: QualityFigures) -> dict[str, Any]:
+    """``f`` as a dict of :data:`FIGURE_FIELDS` (the derived ``served_share`` included)."""
+    return {name: getattr(f, name) for name in FIGURE_FIELDS}
+
+
+def quality_csv_text(report: QualityReport) -> str:
+    """One row per scope (overall, each day, each hour) and per route/vehicle count."""
+    buf = io.StringIO()
+    out = csv.writer(buf, lineterminator="\n")
+    out.writerow(["scope", "key", *FIGURE_FIELDS])
+
+    def row(scope: str, key: str, f: QualityFigures) -> None:
+        values = figure_values(f)
+        out.writerow([scope, key, *("" if values[n] is None else values[n] for n in FIGURE_FIELDS)])
+
+    row("overall", "", report.overall)
+    for d, f in report.by_day.items():
+        row("day", d, f)
+    for h, f in report.by_hour.items():
+        row("hour", f"{h:02d}", f)
+    for scope, counts, column in (
+        ("route", report.missed_by_route, "missed"),
+        ("vehicle", report.missed_by_vehicle, "missed"),
+        ("route", report.no_shows_by_route, "no_shows"),
+        ("vehicle", report.no_shows_by_vehicle, "no_shows"),
+    ):
+        for key, n in counts.items():
+            out.writerow([scope, key, *(n if c == column else "" for c in FIGURE_FIELDS)])
+    return buf.getvalue()

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from broker_config.messages import Lang
 from rider_api.core.security import hash_token, new_rider_token
 from rider_api.models import Rider
 from rider_api.models.schemas import RiderCreate, RiderCreated
 from rider_api.state import AppState
 
-__all__ = ["sign_up"]
+__all__ = ["set_language", "sign_up"]
 
 
 async def sign_up(state: AppState, *, body: RiderCreate) -> RiderCreated:
@@ -21,3 +22,16 @@ async def sign_up(state: AppState, *, body: RiderCreate) -> RiderCreated:
     return RiderCreated(
         rider_id=rider.id, token=token, display_name=rider.display_name, language=body.language
     )
+
+
+async def set_language(state: AppState, *, rider: Rider, lang: Lang) -> None:
+    """The rider's language: the app's, and the one the stop speaks first."""
+    if rider.language == lang:
+        return
+    async with state.unit_of_work() as uow:
+        stored = await uow.session.get(Rider, rider.id)
+        if stored is not None:
+            stored.language = lang
+            uow.session.add(stored)
+    # The same object is cached by token hash: keep it in step.
+    rider.language = lang

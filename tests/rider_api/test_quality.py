@@ -11,13 +11,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from broker_config.messages import ReservationStatus
-from rider_api.console.pages import quality_csv_text
 from rider_api.console.quality import (
     BookingRecord,
     HistoryEntry,
     IncidentRecord,
     compute_quality,
     percentile,
+    quality_csv_text,
 )
 from rider_api.models import Incident, Reservation, ReservationEvent
 from tests.rider_api.conftest import OPERATOR_TOKEN, ApiServer

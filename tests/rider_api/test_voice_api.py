@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import gc
 import warnings
-from types import SimpleNamespace
-from typing import cast
 
 import pytest
-from fastapi import Request
 
-from rider_api.api.routes.voice import voice_index
 from rider_api.network.view import NetworkView
+from rider_api.voice.service import VoiceService
 from tests.rider_api.conftest import ApiServer
 
 pytestmark = pytest.mark.timeout(60)
@@ -83,8 +80,8 @@ async def test_needs_a_rider_and_text(api: ApiServer) -> None:
 
 
 def test_index_is_built_once_per_network_view() -> None:
-    request = cast(Request, SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace())))
+    voice = VoiceService()
     first_view, second_view = NetworkView(), NetworkView()
-    first = voice_index(request, first_view)
-    assert voice_index(request, first_view) is first
-    assert voice_index(request, second_view) is not first
+    first = voice.index(first_view)
+    assert voice.index(first_view) is first
+    assert voice.index(second_view) is not first

@@ -1,0 +1,1 @@
+"""The console's pages and endpoints, one module per page (assembled in ``console.router``)."""

@@ -1,0 +1,24 @@
+"""GET /ops/static/{name}: the console's stylesheet and script."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter
+from fastapi.responses import FileResponse
+
+from rider_api.core.problems import Problem
+
+__all__ = ["router"]
+
+router = APIRouter()
+STATIC_DIR = Path(__file__).parents[1] / "static"
+STATIC_FILES = {"console.css": "text/css", "console.js": "text/javascript"}
+
+
+@router.get("/static/{name}")
+async def static(name: str) -> FileResponse:
+    """The console's stylesheet and script (nothing secret; the sign-in page uses them)."""
+    if name not in STATIC_FILES:
+        raise Problem(404, "No such file.", code="not-found")
+    return FileResponse(STATIC_DIR / name, media_type=STATIC_FILES[name])

@@ -1,0 +1,125 @@
+"""GET /book: review a booking (route, destination, note); POST /book: book it."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import RedirectResponse, Response
+
+from broker_config.messages import Lang
+from rider_api.api.deps import SessionDep, StateDep
+from rider_api.core.problems import Problem
+from rider_api.models.schemas import ReservationCreate
+from rider_api.reservations.booking import create_reservation
+from rider_api.state import AppState
+from rider_api.web.deps import OptionalRider
+from rider_api.web.strings import STRINGS, t
+from rider_api.web.views import (
+    choice_value,
+    page_lang,
+    parse_choice,
+    render,
+    render_stop,
+    route_label,
+    to_start,
+)
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+
+def _review_context(
+    state: AppState, lang: Lang, stop_id: str, route_id: str, direction_id: int
+) -> dict[str, Any] | None:
+    """The review page's stop, route and later stops, or None if the route does not stop."""
+    network = state.network
+    stop = network.stops.get(stop_id)
+    direction = network.direction(route_id, direction_id)
+    if stop is None or direction is None or stop_id not in direction.positions:
+        return None
+    after = direction.stop_ids[direction.positions[stop_id] + 1 :]
+    destinations = [
+        {"stop_id": s, "name": network.stops[s].name.get(lang)} for s in after if s in network.stops
+    ]
+    return {
+        "stop_id": stop_id,
+        "stop_name": stop.name.get(lang),
+        "choice": choice_value(route_id, direction_id),
+        "route_label": route_label(state, route_id, direction_id, lang),
+        "destinations": destinations,
+    }
+
+
+@router.get("/book")
+async def review(
+    request: Request,
+    rider: OptionalRider,
+    state: StateDep,
+    session: SessionDep,
+    stop: Annotated[str, Query(max_length=64)] = "",
+    choice: Annotated[str | None, Query(max_length=80)] = None,
+) -> Response:
+    if rider is None:
+        return to_start()
+    lang = page_lang(request, rider)
+    parsed = parse_choice(choice)
+    context = _review_context(state, lang, stop, *parsed) if parsed else None
+    if context is None:
+        errors = [{"field": "choice-0", "text": t("err_route", lang)}]
+        return await render_stop(
+            request, state=state, session=session, lang=lang, stop_id=stop, errors=errors
+        )
+    return render(request, "review.html", lang, errors=[], dest="", note="", **context)
+
+
+@router.post("/book")
+async def book(
+    request: Request,
+    rider: OptionalRider,
+    state: StateDep,
+    session: SessionDep,
+    stop: Annotated[str, Form(max_length=64)],
+    choice: Annotated[str, Form(max_length=80)],
+    destination: Annotated[str, Form(max_length=64)] = "",
+    note: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    if rider is None:
+        return to_start()
+    lang = page_lang(request, rider)
+    parsed = parse_choice(choice)
+    context = _review_context(state, lang, stop, *parsed) if parsed else None
+    if parsed is None or context is None:
+        errors = [{"field": "choice-0", "text": t("err_route", lang)}]
+        return await render_stop(
+            request, state=state, session=session, lang=lang, stop_id=stop, errors=errors
+        )
+    try:
+        body = ReservationCreate(
+            stop_id=stop,
+            route_id=parsed[0],
+            direction_id=1 if parsed[1] == 1 else 0,
+            destination_stop_id=destination or None,
+            note=note.strip() or None,
+        )
+        reservation_id = (await create_reservation(state, rider=rider, body=body, source="web")).id
+    except Problem as problem:
+        key = f"err_{problem.code}"
+        field = "destination" if problem.code.startswith("destination") else "confirm"
+        error = {"field": field, "text": t(key if key in STRINGS else "err_generic", lang)}
+        existing = problem.extra.get("reservation_id")
+        if existing:
+            error["href"] = f"/trip/{existing}"
+            error["link"] = t("see_existing", lang)
+        return render(
+            request,
+            "review.html",
+            lang,
+            status_code=problem.status,
+            errors=[error],
+            dest=destination,
+            note=note,
+            **context,
+        )
+    return RedirectResponse(f"/trip/{reservation_id}?booked=1", status_code=303)
