@@ -2,12 +2,13 @@
 
 1. Throughput: a synthetic city held in memory (50 routes x 2 directions x 20 stops,
    trips with stop times), 1,000 vehicles driving their routes and 200 active
-   reservations. Encoded VehiclePosition messages go through ``Dispatcher.on_position``
-   (topic parse, decode, FleetView.update, evaluate). The database work a position
-   decides on (``_act``: assign, arriving, at_stop, eta, missed) is mirrored in memory
-   and counted instead of written, so the figure is the fast path that every position
-   pays; the printed action count says how many positions would have reached the
-   database.
+   reservations. Each encoded VehiclePosition message, received with its topic parsed
+   (as the MQTT session hands it over), goes through what the server's position
+   subscription does with it: decode the payload, ``Dispatcher.on_position``
+   (FleetView.update, then the rules). The Actions the rules return (``Dispatcher.act``:
+   assign, arriving, at_stop, eta, missed) are mirrored in memory and counted instead of
+   written, so the figure is the fast path that every position pays; the printed action
+   count says how many positions would have reached the database.
 2. Latency: the real API in this process (uvicorn, a temporary SQLite, the demo feed)
    and the managed Mosquitto on loopback. Per round: the bus stops two stops before a
    booked stop, the booking is assigned, then the bus publishes INCOMING_AT the stop;
@@ -30,7 +31,6 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 import httpx
 from pydantic import SecretStr
@@ -51,16 +51,15 @@ from broker_config.session import MqttSession, ReceivedMessage, SessionOptions
 from broker_config.topics import Topics
 from rider_api.app import create_app
 from rider_api.core.metrics import Metrics
-from rider_api.db.engine import make_async_engine, session_factory
+from rider_api.db.engine import WriteGate, make_async_engine, session_factory
 from rider_api.db.migrate import upgrade
+from rider_api.db.unit_of_work import ChangeSet, UnitsOfWork
 from rider_api.dispatch.dispatcher import Dispatcher
-from rider_api.dispatch.fleet import choose_vehicle, eta_seconds
+from rider_api.dispatch.rules import WAITING_STATUSES, Action, ActionKind
 from rider_api.models import Reservation
-from rider_api.mqtt.devices import DeviceBoard
 from rider_api.network.importer import import_feed
 from rider_api.network.view import DirectionInfo, NetworkView, StopInfo, TripInfo, TripStop
-from rider_api.reservations.changes import Changes, ChangeSet
-from rider_api.reservations.notifier import ReservationNotifier
+from rider_api.reservations.changes import Changes
 from rider_api.serve import InProcessServer
 from rider_api.settings import ApiSettings
 from rider_api.state import AppState
@@ -147,19 +146,29 @@ def position_messages(net: NetworkView, topics: Topics, count: int) -> list[Rece
             current_status=status,
             timestamp=ts + n * 0.001,
         )
-        out.append(ReceivedMessage(topics.vehicle_position(vehicle_id), encode(pos), 0, False))
+        topic = topics.vehicle_position(vehicle_id)
+        parsed = topics.parse(topic)
+        out.append(ReceivedMessage(topic, encode(pos), 0, False, parsed, time.monotonic()))
     return out
 
 
 class MirroredDispatcher(Dispatcher):
-    """The real dispatcher; what it would write is mirrored in memory and counted.
+    """The real dispatcher and rules; the Actions it would write are mirrored in memory.
 
     A vehicle at the stop counts as a boarding without destination: the reservation
     completes and a new one is booked elsewhere, so 200 stay active.
     """
 
-    def __init__(self, state: AppState, rng: random.Random) -> None:
-        super().__init__(state)
+    def __init__(
+        self, *, settings: ApiSettings, units: UnitsOfWork, network: NetworkView, rng: random.Random
+    ) -> None:
+        super().__init__(
+            settings=settings,
+            units=units,
+            changes=Changes(Topics(), network),
+            network=network,
+            metrics=Metrics(),
+        )
         self.rows: dict[uuid.UUID, Reservation] = {}
         self.actions: collections.Counter[str] = collections.Counter()
         self.rng = rng
@@ -186,31 +195,25 @@ class MirroredDispatcher(Dispatcher):
         changes.touched[res.id] = res
         self.sync(changes)
 
-    async def _act(self, reservation_id: uuid.UUID, action: str, vehicle: Any) -> None:
-        res = self.rows.get(reservation_id)
+    async def act(self, action: Action) -> None:
+        """In place of a unit of work: the row kept in memory, written as ``apply`` would."""
+        res = self.rows.get(action.reservation_id)
         if res is None:
             return
-        self.actions[action] += 1
-        settings = self.state.settings
-        if action == "assign":
-            candidates = self.fleet.fresh_on(
-                res.route_id, res.direction_id, time.monotonic(), settings.position_staleness_s
-            )
-            choice = choose_vehicle(
-                self.network, candidates, res.stop_id, warning_s=settings.driver_warning_s
-            )
-            if choice is None:
+        self.actions[action.kind.value] += 1
+        kind = action.kind
+        if kind is ActionKind.ASSIGN:
+            if res.status not in WAITING_STATUSES:
                 return
-            res.vehicle_id, res.eta_s = choice[0].vehicle_id, choice[1]
-            res.status = S.ASSIGNED
-        elif action == "arriving":
-            res.status, res.eta_s = S.ARRIVING, eta_seconds(self.network, vehicle, res.stop_id)
-        elif action == "at_stop":
+            res.status, res.vehicle_id, res.eta_s = S.ASSIGNED, action.vehicle_id, action.eta_s
+        elif kind is ActionKind.ARRIVING:
+            res.status, res.eta_s = S.ARRIVING, action.eta_s
+        elif kind is ActionKind.AT_STOP:
             res.status = S.COMPLETED
             self.book()
-        elif action == "eta":
-            res.eta_s = eta_seconds(self.network, vehicle, res.stop_id)
-        elif action == "missed":
+        elif kind is ActionKind.ETA:
+            res.eta_s = action.eta_s
+        elif kind in (ActionKind.MISSED, ActionKind.OFF_ROUTE):
             res.status, res.vehicle_id, res.eta_s = S.PENDING, None, None
         self._store(res)
 
@@ -234,30 +237,29 @@ async def throughput(count: int, workdir: Path) -> None:
     topics = Topics()
     settings = ApiSettings(state_dir=workdir / "tp", mqtt_enabled=False)
     engine = make_async_engine(f"sqlite:///{workdir / 'unused.db'}")  # never opened
-    state = AppState(
+    dispatcher = MirroredDispatcher(
         settings=settings,
-        engine=engine,
-        sessions=session_factory(engine),
-        topics=topics,
+        units=UnitsOfWork(session_factory(engine), WriteGate(engine)),
         network=net,
-        changes=Changes(topics, net),
-        notifier=ReservationNotifier(),
-        devices=DeviceBoard(topics),
-        metrics=Metrics(),
-        operator_token_hashes=frozenset(),
+        rng=random.Random(4),
     )
-    dispatcher = MirroredDispatcher(state, random.Random(4))
-    state.dispatcher = dispatcher
+
+    async def on_message(msg: ReceivedMessage) -> None:
+        """What the server's position subscription does (rider_api/mqtt/subscriptions.py)."""
+        if msg.parsed is None:
+            return
+        await dispatcher.on_position(msg.parsed.device_id, decode(VehiclePosition, msg.payload))
+
     for _ in range(RESERVATIONS):
         dispatcher.book()
     messages = position_messages(net, topics, count + VEHICLES)
     # One round for every vehicle first so the fleet view is full when timing starts.
     for msg in messages[:VEHICLES]:
-        await dispatcher.on_position(msg)
+        await on_message(msg)
     dispatcher.actions.clear()
     started = time.perf_counter()
     for msg in messages[VEHICLES:]:
-        await dispatcher.on_position(msg)
+        await on_message(msg)
     elapsed = time.perf_counter() - started
     await engine.dispose()
     _check_indexes(dispatcher)

@@ -19,6 +19,7 @@ ETA method (documented in docs/dispatch.md):
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from broker_config.messages import VehiclePosition, VehicleStopStatus
@@ -155,7 +156,7 @@ def eta_seconds(
 
 def choose_vehicle(
     network: NetworkView,
-    candidates: list[VehicleState],
+    candidates: Sequence[VehicleState],
     stop_id: str,
     *,
     warning_s: int,
