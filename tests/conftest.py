@@ -1,19 +1,22 @@
-"""Fixtures shared by every test: a real Mosquitto with the project's config, MQTT clients."""
+"""Fixtures shared by every test: a real Mosquitto with the project's config, MQTT clients,
+and the session's one headless Chromium."""
 
 from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack
 from pathlib import Path
 
 import pytest
+from playwright.async_api import Browser, Page
 
 from broker_config.broker import BrokerSettings, ManagedBroker
 from broker_config.registry import DeviceRegistry
 from broker_config.session import MqttSession, ReceivedMessage, SessionOptions
 from broker_config.topics import Topics
+from tests.support.browser import SharedChromium, connected
 
 TEST_STOPS = {"S1", "S2", "S3", "S4"}
 TEST_VEHICLES = {"V1", "V2", "V3"}
@@ -88,3 +91,45 @@ def postgres_url() -> str:
             "PostgreSQL tests need BUSHAIL_TEST_POSTGRES_URL (e.g. postgresql://postgres@127.0.0.1:5432/test)"
         )
     return url
+
+
+# -- the browser -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def shared_chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedChromium]:
+    """Headless Chromium, launched once for the session by the first test that needs it."""
+    chromium = SharedChromium(tmp_path_factory.mktemp("chromium"))
+    try:
+        yield chromium
+    finally:
+        chromium.stop()
+
+
+@pytest.fixture
+async def browser(shared_chromium: SharedChromium) -> AsyncIterator[Browser]:
+    """The session's Chromium, connected for this test; every context the test opens
+    (``browser.new_context(...)``) is closed after it. Mark such tests ``browser``."""
+    async with connected(shared_chromium.endpoint()) as chromium:
+        yield chromium
+
+
+@pytest.fixture
+async def page(browser: Browser) -> Page:
+    """A tab in a fresh browser context of this test's own."""
+    context = await browser.new_context()
+    return await context.new_page()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that drives Chromium says so: ``-m "not browser"`` must leave it out."""
+    unmarked = [
+        item.nodeid
+        for item in items
+        if "shared_chromium" in getattr(item, "fixturenames", ())
+        and item.get_closest_marker("browser") is None
+    ]
+    if unmarked:
+        raise pytest.UsageError(
+            "these tests use Chromium without the 'browser' marker: " + ", ".join(unmarked)
+        )

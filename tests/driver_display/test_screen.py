@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Page
+from playwright.async_api import Browser, Page
 
 from broker_config.broker import ManagedBroker
 from broker_config.messages import (
@@ -22,7 +22,7 @@ from driver_display.display import DriverDisplay
 from driver_display.web import ScreenServer, create_app
 from tests.conftest import ConnectFn, Inbox
 from tests.driver_display.factories import MakeAlert, running_display
-from tests.support.browser import axe_violations, chromium, describe
+from tests.support.browser import axe_violations, describe
 
 pytestmark = pytest.mark.browser
 
@@ -42,13 +42,12 @@ async def screen_url(display: DriverDisplay) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def page() -> AsyncIterator[Page]:
-    async with chromium() as browser:
-        context = await browser.new_context(viewport={"width": 1024, "height": 768})
-        tab = await context.new_page()
-        tab.set_default_timeout(TIMEOUT_MS)
-        yield tab
-        await context.close()
+async def page(browser: Browser) -> Page:
+    """A tab of the onboard screen's size (its context is closed by ``browser``)."""
+    context = await browser.new_context(viewport={"width": 1024, "height": 768})
+    tab = await context.new_page()
+    tab.set_default_timeout(TIMEOUT_MS)
+    return tab
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from datetime import timedelta
@@ -25,7 +24,7 @@ from rider_api.models import Reservation
 from rider_api.mqtt.devices import DeviceRecord
 from tests.conftest import ConnectFn, Inbox
 from tests.rider_api.conftest import OPERATOR_TOKEN, ApiServer
-from tests.support.browser import axe_violations, chromium, describe
+from tests.support.browser import axe_violations, describe
 
 OPS = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
 KEEPALIVE_S = 2
@@ -186,15 +185,10 @@ async def gateway_online(api: ApiServer, rider: dict[str, object], rid: str) -> 
     return value
 
 
-async def wait_for(predicate: object, timeout: float) -> None:
-    async with asyncio.timeout(timeout):
-        while not await predicate():  # type: ignore[operator]
-            await asyncio.sleep(0.05)
-
-
+@pytest.mark.browser
 @pytest.mark.timeout(90)
 async def test_killed_gateway_shows_offline_then_online_again(
-    api: ApiServer, connect: ConnectFn, topics: Topics
+    api: ApiServer, connect: ConnectFn, topics: Topics, page: Page
 ) -> None:
     client_id = f"gw-S1-{uuid.uuid4().hex[:6]}"
     options = {
@@ -212,71 +206,66 @@ async def test_killed_gateway_shows_offline_then_online_again(
     rider = await api.rider()
     rid = await book(api, rider)
     row = 'tr[data-device="stop:S1"]'
-    async with chromium() as browser:
-        page = await browser.new_page()
-        await sign_in(page, api.base_url)
-        await page.wait_for_selector(f'{row}[data-state="online"]', timeout=5000)
-        await page.wait_for_selector(f'{row}:has-text("gw-1.2")', timeout=5000)
-        assert await gateway_online(api, rider, rid) is True
+    await sign_in(page, api.base_url)
+    await page.wait_for_selector(f'{row}[data-state="online"]', timeout=5000)
+    await page.wait_for_selector(f'{row}:has-text("gw-1.2")', timeout=5000)
+    assert await gateway_online(api, rider, rid) is True
 
-        started = time.monotonic()
-        await gateway.abort()
-        await page.wait_for_selector(
-            f'{row}[data-state="offline"]', timeout=KEEPALIVE_S * 1.5 * 1000
-        )
-        assert time.monotonic() - started <= KEEPALIVE_S * 1.5
-        # Operators see it first: the offline stop with a booking leads the incidents.
-        first = page.locator("#part-incidents > *").first
-        assert await first.get_attribute("id") == "offline-stops"
-        await page.wait_for_selector(f'#offline-stops li[data-reservation="{rid}"]')
-        # The rider's app is told.
-        assert await gateway_online(api, rider, rid) is False
+    started = time.monotonic()
+    await gateway.abort()
+    await page.wait_for_selector(f'{row}[data-state="offline"]', timeout=KEEPALIVE_S * 1.5 * 1000)
+    assert time.monotonic() - started <= KEEPALIVE_S * 1.5
+    # Operators see it first: the offline stop with a booking leads the incidents.
+    first = page.locator("#part-incidents > *").first
+    assert await first.get_attribute("id") == "offline-stops"
+    await page.wait_for_selector(f'#offline-stops li[data-reservation="{rid}"]')
+    # The rider's app is told.
+    assert await gateway_online(api, rider, rid) is False
 
-        # Filtering by state keeps the row visible only under "offline".
-        await page.select_option("#f-state", "online")
-        assert await page.locator(row).is_hidden()
-        await page.select_option("#f-state", "offline")
-        assert await page.locator(row).is_visible()
-        await page.select_option("#f-state", "")
+    # Filtering by state keeps the row visible only under "offline".
+    await page.select_option("#f-state", "online")
+    assert await page.locator(row).is_hidden()
+    await page.select_option("#f-state", "offline")
+    assert await page.locator(row).is_visible()
+    await page.select_option("#f-state", "")
 
-        await connect("stop.S1", **options)
-        await page.wait_for_selector(f'{row}[data-state="online"]', timeout=5000)
-        await page.wait_for_selector("#offline-stops", state="detached", timeout=5000)
-        assert await gateway_online(api, rider, rid) is True
+    await connect("stop.S1", **options)
+    await page.wait_for_selector(f'{row}[data-state="online"]', timeout=5000)
+    await page.wait_for_selector("#offline-stops", state="detached", timeout=5000)
+    assert await gateway_online(api, rider, rid) is True
 
 
+@pytest.mark.browser
 async def test_console_pages_have_no_axe_violations(
-    api: ApiServer, connect: ConnectFn, topics: Topics
+    api: ApiServer, connect: ConnectFn, topics: Topics, page: Page
 ) -> None:
     gateway = await connect("stop.S2", status_topic=topics.stop_status("S2"))
     assert gateway.connected
     rider = await api.rider()
     await book(api, rider, "S3")  # S3 has no gateway: an incident row
     await api.client.post("/ops/broadcast", data={**BROADCAST, "text_en": ""}, headers=OPS)
-    async with chromium() as browser:
-        page = await browser.new_page()
-        for lang in ("", "?lang=en"):
-            await page.goto(f"{api.base_url}/ops/login{lang}")
-            violations = await axe_violations(page)
-            assert not violations, describe(violations)
-        await sign_in(page, api.base_url)
-        for path in ("/ops", "/ops/quality", "/ops/broadcast"):
-            for lang in ("", "?lang=en"):
-                await page.goto(f"{api.base_url}{path}{lang}")
-                if path == "/ops":
-                    await page.wait_for_selector('tr[data-device="stop:S2"]')
-                    await page.wait_for_selector("#offline-stops")
-                violations = await axe_violations(page)
-                assert not violations, f"{path}{lang}: " + describe(violations)
-        # The broadcast form's error state, too.
-        await page.goto(f"{api.base_url}/ops/broadcast")
-        await page.fill("#b-zh", "測試")
-        await page.fill("#b-en", "test")
-        await page.fill("#b-stop", "NOPE")
-        await page.click("form.stack button[type=submit]")
-        await page.wait_for_selector("#broadcast-error")
+    for lang in ("", "?lang=en"):
+        await page.goto(f"{api.base_url}/ops/login{lang}")
         violations = await axe_violations(page)
         assert not violations, describe(violations)
+    await sign_in(page, api.base_url)
+    for path in ("/ops", "/ops/quality", "/ops/broadcast"):
+        for lang in ("", "?lang=en"):
+            await page.goto(f"{api.base_url}{path}{lang}")
+            if path == "/ops":
+                await page.wait_for_selector('tr[data-device="stop:S2"]')
+                await page.wait_for_selector("#offline-stops")
+            violations = await axe_violations(page)
+            assert not violations, f"{path}{lang}: " + describe(violations)
+    # The broadcast form's error state, too.
+    await page.goto(f"{api.base_url}/ops/broadcast")
+    await page.fill("#b-zh", "測試")
+    await page.fill("#b-en", "test")
+    await page.fill("#b-stop", "NOPE")
+    await page.click("form.stack button[type=submit]")
+    await page.wait_for_selector("#broadcast-error")
+    violations = await axe_violations(page)
+    assert not violations, describe(violations)
 
 
 async def test_live_json_lists_offline_stop_with_booking(api: ApiServer) -> None:

@@ -17,14 +17,22 @@ from stop_gateway.gateway import StopGateway
 from stop_gateway.settings import GatewaySettings
 from tests.rider_api.conftest import OPERATOR_TOKEN, ApiServer
 from tests.stop_gateway.test_gateway import HeardSink
+from tests.support.waiting import eventually
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 OPS = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
 
 
 async def _ops_reservations(api: ApiServer, status: str | None = None) -> list[dict[str, Any]]:
     params = {"status": status} if status else {}
     r = await api.client.get("/v1/ops/reservations", params=params, headers=OPS)
+    assert r.status_code == 200
+    data: list[dict[str, Any]] = r.json()
+    return data
+
+
+async def _incidents(api: ApiServer) -> list[dict[str, Any]]:
+    r = await api.client.get("/v1/ops/incidents", headers=OPS)
     assert r.status_code == 200
     data: list[dict[str, Any]] = r.json()
     return data
@@ -73,19 +81,13 @@ async def test_book_cancel_and_help_at_the_stop(api: ApiServer, broker: ManagedB
 
         await gateway.press(ButtonAction.CANCEL)
         await _heard(sink, "取消")
-        async with asyncio.timeout(10):
-            while not await _ops_reservations(api, "cancelled"):
-                await asyncio.sleep(0.05)
-        cancelled = await _ops_reservations(api, "cancelled")
+        cancelled = await eventually(
+            lambda: _ops_reservations(api, "cancelled"), what="the reservation is cancelled"
+        )
         assert cancelled[0]["id"] == booked[0]["id"]
         assert cancelled[0]["history"][-1]["cause"] == "cancelled at the stop's button"
 
         await gateway.press(ButtonAction.HELP)
-        async with asyncio.timeout(10):
-            while True:
-                incidents = (await api.client.get("/v1/ops/incidents", headers=OPS)).json()
-                if incidents:
-                    break
-                await asyncio.sleep(0.05)
+        incidents = await eventually(lambda: _incidents(api), what="a help incident is open")
         assert incidents[0]["kind"] == "help"
         assert incidents[0]["stop_id"] == "S2"

@@ -238,9 +238,7 @@ async def test_axe_finds_nothing_on_any_page(
     context, rider = await signed_in(browser, api, language, viewport={"width": 320, "height": 640})
     page = await context.new_page()
     earlier = await book_by_api(api, rider, "S2")
-    await cancel_reservation(
-        api.state, reservation_id=uuid.UUID(earlier), rider=None, cause="test"
-    )
+    await cancel_reservation(api.state, reservation_id=uuid.UUID(earlier), rider=None, cause="test")
     active = await book_by_api(api, rider, "S1")
     pages = {
         "home with active and recent": "/",

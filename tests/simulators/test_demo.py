@@ -14,8 +14,9 @@ import httpx
 import pytest
 
 from broker_config.broker import free_port
+from tests.support.waiting import eventually
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
 
 def _alive(pid: int) -> bool:
@@ -80,18 +81,18 @@ async def test_demo_starts_serves_completes_a_ride_and_stops_cleanly(tmp_path: P
                 r = await client.get(path, headers={"Authorization": f"Bearer {token}"})
                 assert r.status_code == 200, (path, r.status_code, r.text[:300])
             assert (await client.get("/healthz")).json()["broker_connected"] is True
-            completed: list[object] = []
-            async with asyncio.timeout(150):
-                while not completed:
-                    r = await client.get(
-                        "/v1/ops/reservations",
-                        params={"status": "completed"},
-                        headers={"Authorization": f"Bearer {token}"},
-                    )
-                    assert r.status_code == 200, r.text
-                    completed = r.json()
-                    if not completed:
-                        await asyncio.sleep(1)
+
+            async def completed() -> list[object]:
+                r = await client.get(
+                    "/v1/ops/reservations",
+                    params={"status": "completed"},
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+                assert r.status_code == 200, r.text
+                found: list[object] = r.json()
+                return found
+
+            await eventually(completed, timeout=150, interval=1, what="a completed reservation")
         proc.send_signal(signal.SIGTERM)
         async with asyncio.timeout(30):
             rc = await proc.wait()

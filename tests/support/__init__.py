@@ -1,1 +1,1 @@
-"""Helpers shared by tests (browser, axe-core)."""
+"""Helpers shared by tests (browser, axe-core, waiting for a condition)."""
