@@ -89,6 +89,8 @@ def _listen_after_commit(state: AppState) -> None:
     def count_transitions(changes: ChangeSet) -> None:
         for _res, old, new, _cause in changes.history:
             metrics.transition(old, new)
+        for kind in changes.incidents:
+            metrics.incidents.labels(kind=kind).inc()
 
     def tell_live_streams(changes: ChangeSet) -> None:
         for reservation_id in changes.reservations:
@@ -96,6 +98,12 @@ def _listen_after_commit(state: AppState) -> None:
 
     units.after_commit(count_transitions)
     units.after_commit(tell_live_streams)
+
+
+async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 @asynccontextmanager
@@ -119,6 +127,9 @@ async def running(
         dispatcher = Dispatcher(
             settings=settings, units=units, changes=changes, network=network, metrics=metrics
         )
+        # Loaded before the broker session opens: the server's session is persistent, and
+        # events queued for it while it was away arrive as soon as it connects.
+        await stack.enter_async_context(dispatcher)
         mqtt: MqttSession | None = None
         relay: OutboxRelay | None = None
         if settings.mqtt_enabled:
@@ -151,15 +162,14 @@ async def running(
             relay=relay,
         )
         _listen_after_commit(state)
-        await stack.enter_async_context(dispatcher)
+        state.voice.index(network)
         if mqtt is not None and relay is not None:
             await subscribe_all(state, mqtt)
             await stack.enter_async_context(relay)
-        watcher = asyncio.create_task(_watch_network(state), name="network-watch")
-        stack.callback(watcher.cancel)
+        duties = [asyncio.create_task(_watch_network(state), name="network-watch")]
         if engine.dialect.name == "sqlite":
-            checkpointer = asyncio.create_task(_checkpoints(state), name="sqlite-checkpoint")
-            stack.callback(checkpointer.cancel)
+            duties.append(asyncio.create_task(_checkpoints(state), name="sqlite-checkpoint"))
+        stack.push_async_callback(_cancel_all, duties)
         yield state
 
 

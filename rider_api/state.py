@@ -54,6 +54,7 @@ class AppState:
         self.network = network
         self.changes.network = network
         self.dispatcher.set_network(network)
+        self.voice.index(network)  # built now, not on a rider's first request
 
     async def refresh_network(self) -> bool:
         """Reload the network view if a new import reached the database; True if it did."""

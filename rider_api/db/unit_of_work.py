@@ -23,7 +23,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from broker_config.messages import Message, ReservationStatus, encode, utcnow
 from rider_api.db.engine import WriteGate
-from rider_api.models import OutboxMessage, Reservation, ReservationEvent
+from rider_api.models import Incident, OutboxMessage, Reservation, ReservationEvent
 
 __all__ = ["AfterCommit", "ChangeSet", "UnitOfWork", "UnitsOfWork"]
 
@@ -43,6 +43,8 @@ class ChangeSet:
     history: list[tuple[Reservation, ReservationStatus, ReservationStatus, str]] = field(
         default_factory=list
     )
+    #: Kinds of the incidents recorded (counted in the metrics once committed).
+    incidents: list[str] = field(default_factory=list)
 
 
 AfterCommit = Callable[[ChangeSet], None]
@@ -64,11 +66,12 @@ class UnitOfWork:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
         self.changes = ChangeSet()
-        # Immediate retained messages by topic (only the last one per topic is sent:
-        # a booking assigned at once would otherwise send its stop a pending call, then
-        # an assigned call); delayed and non-retained messages in order.
-        self._retained: dict[str, _Pending] = {}
-        self._others: list[_Pending] = []
+        # Immediate messages in order; a retained one enqueued with ``coalesce`` is
+        # replaced by the next immediate message for its topic (a booking assigned at once
+        # would otherwise send its stop a pending call, then an assigned call).
+        self._immediate: list[_Pending | None] = []
+        self._replaceable: dict[str, int] = {}
+        self._delayed: list[_Pending] = []
         self._supersede: set[str] = set()
 
     def enqueue(
@@ -81,6 +84,7 @@ class UnitOfWork:
         retain: bool = False,
         delay_s: float = 0.0,
         supersede: bool = True,
+        coalesce: bool = True,
     ) -> None:
         """Send ``message`` when this unit of work commits (None: clear a retained topic).
 
@@ -88,6 +92,9 @@ class UnitOfWork:
         (stored, or earlier in this unit of work), so a call that goes on (pickup ->
         drop-off) is never wiped by an older clear. ``supersede=False`` skips the stored
         check where no clear can be waiting (a reservation's first message).
+        A retained message with ``coalesce`` (the default) is dropped if a later immediate
+        message for the same topic follows in this unit of work: readers only need the
+        last state. ``coalesce=False`` keeps a message readers must hear on its own.
         """
         pending = _Pending(
             topic,
@@ -97,16 +104,25 @@ class UnitOfWork:
             retain,
             delay_s,
         )
-        if delay_s > 0 or not retain:
-            self._others.append(pending)
+        if delay_s > 0:
+            self._delayed.append(pending)
         else:
-            if supersede:
+            if retain and supersede:
                 self._supersede.add(topic)
-                self._others = [p for p in self._others if not (p.topic == topic and p.delay_s > 0)]
-            # Re-inserted at the end: the messages leave in the order of their last change.
-            self._retained.pop(topic, None)
-            self._retained[topic] = pending
+                self._delayed = [p for p in self._delayed if p.topic != topic]
+            if retain:
+                earlier = self._replaceable.pop(topic, None)
+                if earlier is not None:
+                    self._immediate[earlier] = None
+                if coalesce:
+                    self._replaceable[topic] = len(self._immediate)
+            self._immediate.append(pending)
         self.changes.outbox = True
+
+    def record_incident(self, incident: Incident) -> None:
+        """Store an incident in this transaction (counted after the commit)."""
+        self.session.add(incident)
+        self.changes.incidents.append(incident.kind)
 
     async def flush_outbox(self) -> None:
         """Write the pending messages in this transaction (called before commit)."""
@@ -124,9 +140,8 @@ class UnitOfWork:
                 .values(sent_at=now)
             )
         # Immediate messages first, then the delayed clears (due later anyway).
-        immediate = [*self._retained.values(), *(p for p in self._others if p.delay_s <= 0)]
-        delayed = [p for p in self._others if p.delay_s > 0]
-        for p in (*immediate, *delayed):
+        immediate = [p for p in self._immediate if p is not None]
+        for p in (*immediate, *self._delayed):
             self.session.add(
                 OutboxMessage(
                     reservation_id=p.reservation_id,
@@ -138,8 +153,9 @@ class UnitOfWork:
                     not_before=now + timedelta(seconds=p.delay_s),
                 )
             )
-        self._retained.clear()
-        self._others.clear()
+        self._immediate.clear()
+        self._replaceable.clear()
+        self._delayed.clear()
         self._supersede.clear()
 
 

@@ -271,6 +271,21 @@ class Dispatcher:
             res = await uow.session.get(Reservation, action.reservation_id, with_for_update=True)
             if res is None or res.status not in ACTIVE_STATUSES:
                 return
+            if (
+                action.kind is not K.ASSIGN
+                and action.vehicle_id is not None
+                and action.vehicle_id != res.vehicle_id
+            ):
+                # Decided on a view that is now stale (a miss re-assigned the booking while
+                # this waited for the lock, or another instance acted first).
+                logger.info(
+                    "reservation %s: %s about bus %s ignored: now bus %s",
+                    res.id,
+                    action.kind.value,
+                    action.vehicle_id,
+                    res.vehicle_id,
+                )
+                return
             try:
                 await self.apply(uow, res, action)
             except IllegalTransitionError as exc:
@@ -312,6 +327,12 @@ class Dispatcher:
     def _assign(self, uow: UnitOfWork, res: Reservation, action: Action) -> None:
         if res.status not in WAITING_STATUSES:
             return  # assigned meanwhile (by its booking or another position)
+        tracked = self.tracked.get(res.id)
+        if action.vehicle_id is not None and (
+            (tracked is not None and action.vehicle_id in tracked.excluded)
+            or (res.status is ReservationStatus.MISSED and action.vehicle_id == res.vehicle_id)
+        ):
+            return  # that bus missed this rider since the action was decided
         res.eta_s = action.eta_s
         res.stop_sequence = action.stop_sequence
         self.changes.apply(uow, res, Trigger.ASSIGN, action.cause, vehicle_id=action.vehicle_id)
@@ -322,7 +343,7 @@ class Dispatcher:
         vehicle_id = res.vehicle_id
         self.changes.apply(uow, res, Trigger.MISS, action.cause, reason=action.reason)
         res.missed_count += 1  # after the transition: an illegal one counts nothing
-        uow.session.add(
+        uow.record_incident(
             Incident(
                 kind="missed",
                 reservation_id=res.id,
@@ -332,7 +353,6 @@ class Dispatcher:
                 reason=action.reason,
             )
         )
-        self.metrics.incidents.labels(kind="missed").inc()
         tracked = self.tracked.get(res.id) or snapshot(res)
         if vehicle_id:
             tracked = replace(tracked, excluded=tracked.excluded | {vehicle_id})
@@ -340,11 +360,15 @@ class Dispatcher:
         await self.try_assign(uow, res)
 
     def _flag_unacknowledged(self, uow: UnitOfWork, res: Reservation) -> None:
-        if res.status is not ReservationStatus.ASSIGNED:
-            return
+        if (
+            res.status is not ReservationStatus.ASSIGNED
+            or res.acknowledged_at is not None
+            or res.ack_overdue
+        ):
+            return  # decided on a stale view: acknowledged or flagged since
         res.ack_overdue = True
         self.changes.refresh(uow, res)
-        uow.session.add(
+        uow.record_incident(
             Incident(
                 kind="unacknowledged",
                 reservation_id=res.id,
@@ -353,7 +377,6 @@ class Dispatcher:
                 stop_id=res.stop_id,
             )
         )
-        self.metrics.incidents.labels(kind="unacknowledged").inc()
         logger.warning(
             "reservation %s: driver of %s has not acknowledged; alert re-sent",
             res.id,

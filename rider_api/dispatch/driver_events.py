@@ -100,7 +100,7 @@ class DriverTaps:
                     changes.apply(uow, res, Trigger.COMPLETE, "boarded, no destination set")
             elif t is DriverEventType.NO_SHOW:
                 changes.apply(uow, res, Trigger.NO_SHOW, "driver: rider not at the stop")
-                uow.session.add(
+                uow.record_incident(
                     Incident(
                         kind="no_show",
                         reservation_id=res.id,
@@ -109,7 +109,6 @@ class DriverTaps:
                         stop_id=res.stop_id,
                     )
                 )
-                self.metrics.incidents.labels(kind="no_show").inc()
             elif t is DriverEventType.CANNOT_STOP:
                 reason = event.reason.value if event.reason else None
                 await self._apply_action(uow, res, cannot_stop_rule(res.id, res.vehicle_id, reason))

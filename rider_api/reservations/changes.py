@@ -158,7 +158,16 @@ class Changes:
     ) -> None:
         # A clear can only be waiting for this topic after an earlier message of the
         # same reservation: the first message skips the check.
-        uow.enqueue(topic, message, reservation_id=res.id, retain=True, supersede=message.seq > 1)
+        uow.enqueue(
+            topic,
+            message,
+            reservation_id=res.id,
+            retain=True,
+            supersede=message.seq > 1,
+            # A miss is heard on its own (the stop says why), even when the booking
+            # goes back to waiting or to the next bus in the same transaction.
+            coalesce=message.status is not S.MISSED,
+        )
         if final:
             # The ending is heard by devices online now, then cleared so that one
             # reconnecting later sees nothing stale.

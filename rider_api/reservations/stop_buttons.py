@@ -1,9 +1,10 @@
 """Button presses at a stop: book without a phone, cancel, and call for help.
 
 Each event is applied once: its id is recorded as processed in the same transaction as
-what it does, so an event whose work failed (a crash, a database error) is applied when
-the broker delivers it again, and a duplicate changes nothing. A refusal (a booking
-over the limits, nothing to cancel) is final and recorded as processed too.
+what it does, so a duplicate changes nothing and a crash before the commit leaves the
+event unapplied (the broker re-delivers an event the server had not acknowledged). A
+refusal (a booking over the limits, nothing to cancel) is final and recorded as
+processed too.
 """
 
 from __future__ import annotations
@@ -55,13 +56,21 @@ async def apply_stop_event(state: AppState, stop_id: str, event: StopEvent) -> N
         return
     try:
         async with state.unit_of_work() as uow:
+            if await uow.session.get(ProcessedEvent, event.id) is not None:
+                logger.info("stop event %s already applied", event.id)
+                return
             uow.session.add(ProcessedEvent(id=event.id))
             await uow.session.flush()
             try:
                 await _apply(state, uow, stop_id, event)
             except Problem as exc:
+                # Refusals are raised before anything is written (checks come first).
                 logger.warning("%s at stop %s refused: %s", event.action.value, stop_id, exc.detail)
     except IntegrityError:
+        # Only a concurrent copy of this event recording itself first is expected here.
+        async with state.sessions() as session:
+            if await session.get(ProcessedEvent, event.id) is None:
+                raise
         logger.info("stop event %s already applied", event.id)
 
 
@@ -99,6 +108,7 @@ async def _apply(state: AppState, uow: UnitOfWork, stop_id: str, event: StopEven
             state, uow, reservation_id=res.id, rider=None, cause="cancelled at the stop's button"
         )
     elif event.action is ButtonAction.HELP:
-        uow.session.add(Incident(kind="help", stop_id=stop_id, reservation_id=event.reservation_id))
-        state.metrics.incidents.labels(kind="help").inc()
+        uow.record_incident(
+            Incident(kind="help", stop_id=stop_id, reservation_id=event.reservation_id)
+        )
         logger.warning("help requested at stop %s", stop_id)

@@ -50,6 +50,18 @@ async def test_only_the_last_immediate_message_per_retained_topic_is_stored(
     assert b"assigned" in rows[1].payload
 
 
+async def test_a_message_enqueued_without_coalesce_is_kept(units: UnitsOfWork) -> None:
+    async with units() as uow:
+        uow.enqueue("s/call", _message("assigned"), reservation_id=RID, retain=True)
+        uow.enqueue("s/call", _message("missed"), reservation_id=RID, retain=True, coalesce=False)
+        uow.enqueue("s/call", _message("pending"), reservation_id=RID, retain=True)
+        uow.enqueue("s/call", _message("assigned again"), reservation_id=RID, retain=True)
+    payloads = [r.payload for r in await _rows(units)]
+    assert len(payloads) == 2
+    assert b"missed" in payloads[0]
+    assert b"assigned again" in payloads[1]
+
+
 async def test_messages_that_are_not_retained_are_all_kept(units: UnitsOfWork) -> None:
     async with units() as uow:
         for n in range(3):
