@@ -95,9 +95,7 @@ class Dispatcher:
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._last_departure: dict[tuple[str, int, str, dt.date], int | None] = {}
-        self._taps = DriverTaps(
-            units=units, changes=changes, metrics=metrics, lock=self._lock, apply=self.apply
-        )
+        self._taps = DriverTaps(units=units, changes=changes, lock=self._lock, apply=self.apply)
 
     # -- lifetime -----------------------------------------------------------------------
     async def __aenter__(self) -> Dispatcher:

@@ -15,7 +15,6 @@ from collections.abc import Awaitable, Callable
 from sqlalchemy.exc import IntegrityError
 
 from broker_config.messages import DriverEvent, DriverEventType, ReservationStatus, utcnow
-from rider_api.core.metrics import Metrics
 from rider_api.db.unit_of_work import UnitOfWork, UnitsOfWork
 from rider_api.dispatch.rules import Action, cannot_stop_rule
 from rider_api.models import Incident, ProcessedEvent, Reservation
@@ -39,13 +38,11 @@ class DriverTaps:
         *,
         units: UnitsOfWork,
         changes: Changes,
-        metrics: Metrics,
         lock: asyncio.Lock,
         apply: ApplyAction,
     ) -> None:
         self.units = units
         self.changes = changes
-        self.metrics = metrics
         self._lock = lock
         self._apply_action = apply
 
