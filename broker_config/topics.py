@@ -15,7 +15,6 @@ from broker_config.const import (
     DEFAULT_ROOT,
     ID_PATTERN,
     SERVER_LOGIN_PREFIX,
-    SERVER_SHARE_GROUP,
     STOP_LOGIN_PREFIX,
     VEHICLE_LOGIN_PREFIX,
 )
@@ -230,10 +229,6 @@ class Topics:
         owner = "server" if kind is TopicKind.SERVER_STATUS else spec.owner.value
         suffix = "/+" if spec.has_reservation else ""
         return f"{self.root}/{owner}/+/{spec.tail}{suffix}"
-
-    def shared(self, topic_filter: str, group: str = SERVER_SHARE_GROUP) -> str:
-        """An MQTT 5 shared subscription so several API instances split the work."""
-        return f"$share/{validate_id(group, 'share group')}/{topic_filter}"
 
     def everything(self) -> str:
         return f"{self.root}/#"

@@ -1,8 +1,10 @@
 """Every MQTT subscription of the server, and where each message goes.
 
-Device events (driver taps, stop buttons) arrive through MQTT 5 shared subscriptions,
-so several API instances split them; positions, status and health go to every
-instance (each keeps its own fleet view and device board). The session hands each
+Every subscription is the instance's own (no MQTT 5 shared subscription): a device
+login may join any ``$share`` group on a filter it cannot read, and the broker would
+then route part of the group's messages to it and drop them there. Each instance
+hears every device event and applies it once by its id (``ProcessedEvent``); positions,
+status and health feed each instance's own fleet view and device board. The session hands each
 message over with its topic already parsed; a topic outside the table is logged and
 dropped.
 """
@@ -49,11 +51,8 @@ async def subscribe_all(state: AppState, mqtt: MqttSession) -> None:
     async def on_position(vehicle_id: str, payload: bytes) -> None:
         await dispatcher.on_position(vehicle_id, decode(VehiclePosition, payload))
 
-    await mqtt.subscribe(
-        t.shared(t.all_of(TopicKind.VEHICLE_EVENTS)), _from_device(on_driver_event)
-    )
-    await mqtt.subscribe(t.shared(t.all_of(TopicKind.STOP_EVENTS)), _from_device(on_stop_event))
-    # Positions feed this instance's in-memory fleet view: not shared.
+    await mqtt.subscribe(t.all_of(TopicKind.VEHICLE_EVENTS), _from_device(on_driver_event))
+    await mqtt.subscribe(t.all_of(TopicKind.STOP_EVENTS), _from_device(on_stop_event))
     await mqtt.subscribe(t.all_of(TopicKind.VEHICLE_POSITION), _from_device(on_position), qos=0)
     for kind in (TopicKind.STOP_STATUS, TopicKind.VEHICLE_STATUS):
         await mqtt.subscribe(t.all_of(kind), state.devices.on_status)

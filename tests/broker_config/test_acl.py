@@ -8,13 +8,14 @@ exactly its own read topics, nothing else.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from dataclasses import dataclass
 
 import pytest
 
 from broker_config.broker import ManagedBroker
-from broker_config.errors import ConnectRefusedError, PublishRefusedError
+from broker_config.errors import ConnectRefusedError, MqttError, PublishRefusedError
 from broker_config.session import BrokerEndpoint, MqttSession, ReceivedMessage, SessionOptions
 from broker_config.topics import TOPIC_SPECS, Owner, TopicKind, Topics, login_for
 from tests.conftest import ConnectFn, Inbox
@@ -218,23 +219,38 @@ async def test_a_device_cannot_use_another_devices_password(broker: ManagedBroke
             await session.wait_connected(10)
 
 
-async def test_server_instances_split_device_events_with_a_shared_subscription(
+async def test_no_device_can_join_or_starve_the_servers_subscriptions(
     connect: ConnectFn, topics: Topics
 ) -> None:
-    first, second = Inbox(), Inbox()
-    shared = topics.shared(topics.all_of(TopicKind.STOP_EVENTS))
-    for name, box in (("api-a", first), ("api-b", second)):
-        server = await connect("server.api", wait=False, client_id=name)
-        await server.subscribe(shared, box)
-        await server.wait_connected(10)
-    gateway = await connect("stop.S1")
-    sent = [f"e{i}".encode() for i in range(20)]
-    for payload in sent:
-        await gateway.publish(topics.stop_events("S1"), payload, qos=1, timeout=5)
-    got = [(await _next(first, second)).payload for _ in sent]
-    assert sorted(got) == sorted(sent)  # each event handled by exactly one instance
-    await first.expect_nothing(0.1)
-    await second.expect_nothing(0.1)
+    """Devices try every filter the server subscribes to, plain and in any ``$share``
+    group: the server (its own, non-shared subscriptions) still hears every event."""
+    server_filters = [topics.all_of(k) for k in (TopicKind.STOP_EVENTS, TopicKind.VEHICLE_EVENTS)]
+    hostile_filters = [
+        f"{prefix}{f}"
+        for f in server_filters
+        for prefix in ("", "$share/bushail-api/", "$share/g/", "$share/server/")
+    ]
+    server_box = Inbox()
+    server = await connect("server.api", client_id="api-a")
+    for f in server_filters:
+        await server.subscribe(f, server_box)
+    thieves = [await connect("stop.S2"), await connect("vehicle.V2")]
+    for thief in thieves:
+        for f in hostile_filters:
+            with contextlib.suppress(MqttError):  # a refusal is as good as a grant here
+                await thief.subscribe(f, Inbox())
+    gateway, display = await connect("stop.S1"), await connect("vehicle.V1")
+    sent = []
+    for i in range(20):
+        for session, topic in (
+            (gateway, topics.stop_events("S1")),
+            (display, topics.vehicle_events("V1")),
+        ):
+            payload = f"{topic}#{i}".encode()
+            await session.publish(topic, payload, qos=1, timeout=5)
+            sent.append(payload)
+    got = [(await server_box.get()).payload for _ in sent]
+    assert sorted(got) == sorted(sent)
 
 
 async def _next(*boxes: Inbox) -> ReceivedMessage:
