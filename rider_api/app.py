@@ -27,6 +27,7 @@ from rider_api.api.deps import StateDep
 from rider_api.api.routes import network, ops, reservations, riders, voice
 from rider_api.console.queries import alerts_pending_acknowledgement
 from rider_api.console.router import router as console_router
+from rider_api.core.limits import BodyLimitMiddleware
 from rider_api.core.metrics import Metrics
 from rider_api.core.problems import install_problem_handlers
 from rider_api.core.security import hash_token
@@ -36,6 +37,7 @@ from rider_api.db.unit_of_work import ChangeSet, UnitsOfWork
 from rider_api.dispatch.dispatcher import Dispatcher
 from rider_api.mqtt.devices import DeviceBoard
 from rider_api.mqtt.outbox import OutboxRelay
+from rider_api.mqtt.reconcile import Reconciler
 from rider_api.mqtt.subscriptions import subscribe_all
 from rider_api.network.view import NetworkView
 from rider_api.reservations.changes import Changes
@@ -132,6 +134,7 @@ async def running(
         await stack.enter_async_context(dispatcher)
         mqtt: MqttSession | None = None
         relay: OutboxRelay | None = None
+        reconciler: Reconciler | None = None
         if settings.mqtt_enabled:
             options = SessionOptions(
                 client_id=f"bushail-server-{settings.instance}",
@@ -139,9 +142,11 @@ async def running(
                 status_topic=topics.server_status(settings.instance),
                 version=VERSION,
             )
-            mqtt = await stack.enter_async_context(MqttSession(_mqtt_endpoint(settings), options))
+            endpoint = _mqtt_endpoint(settings)
+            mqtt = await stack.enter_async_context(MqttSession(endpoint, options))
             mqtt.on_connection_change(lambda up: metrics.broker_connected.set(1 if up else 0))
             relay = OutboxRelay(sessions, mqtt, write_gate=units.gate)
+            reconciler = Reconciler(topics=topics, units=units, changes=changes, endpoint=endpoint)
         state = AppState(
             settings=settings,
             console=console or ConsoleSettings(),
@@ -160,12 +165,19 @@ async def running(
             ),
             mqtt=mqtt,
             relay=relay,
+            reconciler=reconciler,
         )
         _listen_after_commit(state)
         state.voice.index(network)
-        if mqtt is not None and relay is not None:
+        if mqtt is not None and relay is not None and reconciler is not None:
             await subscribe_all(state, mqtt)
             await stack.enter_async_context(relay)
+            # After every connection (the first one included) the broker may have lost or
+            # restored retained messages: put them back in step with the database.
+            await stack.enter_async_context(reconciler)
+            mqtt.on_connection_change(lambda up: reconciler.request() if up else None)
+            if mqtt.connected:
+                reconciler.request()
         duties = [asyncio.create_task(_watch_network(state), name="network-watch")]
         if engine.dialect.name == "sqlite":
             duties.append(asyncio.create_task(_checkpoints(state), name="sqlite-checkpoint"))
@@ -192,6 +204,7 @@ def create_app(
         lifespan=lifespan,
     )
     install_problem_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.include_router(riders.router)
     app.include_router(reservations.router)
     app.include_router(ops.router)

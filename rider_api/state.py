@@ -16,6 +16,7 @@ from rider_api.dispatch.dispatcher import Dispatcher
 from rider_api.models import Rider
 from rider_api.mqtt.devices import DeviceBoard
 from rider_api.mqtt.outbox import OutboxRelay
+from rider_api.mqtt.reconcile import Reconciler
 from rider_api.network.view import NetworkView
 from rider_api.reservations.changes import Changes
 from rider_api.reservations.notifier import ReservationNotifier
@@ -41,10 +42,12 @@ class AppState:
     metrics: Metrics
     dispatcher: Dispatcher
     operator_token_hashes: frozenset[str]
-    #: The broker link and the outbox relay; None only when ``settings.mqtt_enabled`` is
-    #: false (the HTTP layer tested alone).
+    #: The broker link, the outbox relay and the reconciler; None only when
+    #: ``settings.mqtt_enabled`` is false (the HTTP layer tested alone).
     mqtt: MqttSession | None
     relay: OutboxRelay | None
+    #: Puts the broker's retained calls and alerts back in step after each connection.
+    reconciler: Reconciler | None
     #: Riders by token hash (riders never change, so a hit needs no query).
     riders: LruCache[str, Rider] = field(default_factory=lambda: LruCache(10_000))
     #: Spoken or typed requests against the current network.
