@@ -59,6 +59,7 @@ def snapshot(res: Reservation, excluded: frozenset[str] = frozenset()) -> Tracke
         res.acknowledged_at,
         res.ack_overdue,
         excluded,
+        res.created_at,
     )
 
 
@@ -238,17 +239,14 @@ class Dispatcher:
         """Unacknowledged alerts, expiry, and pending bookings after the last bus."""
         now = now or utcnow()
         try:
-            tz = zoneinfo.ZoneInfo(self.network.timezone)
+            tz: dt.tzinfo = zoneinfo.ZoneInfo(self.network.timezone)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            tz = zoneinfo.ZoneInfo("UTC")
-        local = now.astimezone(tz)
-        seconds_today = local.hour * 3600 + local.minute * 60 + local.second
+            tz = dt.UTC
 
-        def last_departure_s(res: Tracked) -> int | None:
-            key = (res.route_id, res.direction_id, res.stop_id, local.date())
-            if key not in self._last_departure:
-                self._last_departure[key] = self.network.last_departure_s(*key)
-            return self._last_departure[key]
+        def service_end(res: Tracked) -> dt.datetime | None:
+            return rules.service_day_end(
+                self, tz, res.created_at or now, res.route_id, res.direction_id, res.stop_id
+            )
 
         # The in-memory index mirrors every active reservation: no query per tick.
         for tracked in list(self.tracked.values()):
@@ -256,11 +254,21 @@ class Dispatcher:
                 tracked,
                 now=now,
                 ack_timeout_s=self.settings.ack_timeout_s,
-                seconds_today=seconds_today,
-                last_departure_s=last_departure_s,
+                service_end=service_end,
             )
             if action is not None:
                 await self.act(action)
+
+    def last_departure_s(
+        self, route_id: str, direction_id: int, stop_id: str, day: dt.date
+    ) -> int | None:
+        """The network's last departure at a stop on a day, cached (a Timetable)."""
+        key = (route_id, direction_id, stop_id, day)
+        if key not in self._last_departure:
+            if len(self._last_departure) > 10_000:
+                self._last_departure.clear()  # days go by: keep it bounded
+            self._last_departure[key] = self.network.last_departure_s(*key)
+        return self._last_departure[key]
 
     # -- applying Actions -----------------------------------------------------------------
     async def act(self, action: Action) -> None:

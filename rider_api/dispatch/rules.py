@@ -15,7 +15,7 @@ import enum
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol
 
 from broker_config.messages import ReservationStatus, VehicleStopStatus
 from rider_api.dispatch.fleet import VehicleState, choose_vehicle, eta_seconds, has_passed
@@ -28,11 +28,13 @@ __all__ = [
     "WAITING_STATUSES",
     "Action",
     "ActionKind",
+    "Timetable",
     "Tracked",
     "assigned_rule",
     "assignment_rule",
     "cannot_stop_rule",
     "eta_changed",
+    "service_day_end",
     "timer_rule",
     "waiting_rule",
 ]
@@ -106,6 +108,8 @@ class Tracked:
     ack_overdue: bool
     #: Vehicles that already missed this reservation (never chosen for it again).
     excluded: frozenset[str] = frozenset()
+    #: When it was booked (its service day follows from it).
+    created_at: dt.datetime | None = None
 
 
 def eta_changed(old: int | None, new: int | None, threshold_s: int) -> bool:
@@ -242,14 +246,12 @@ def timer_rule(
     *,
     now: dt.datetime,
     ack_timeout_s: float,
-    seconds_today: int,
-    last_departure_s: Callable[[Tracked], int | None],
+    service_end: Callable[[Tracked], dt.datetime | None],
 ) -> Action | None:
     """Expiry, an unacknowledged alert, a pending booking after the last bus.
 
-    ``seconds_today`` is ``now`` in the feed's time zone, in seconds after midnight;
-    ``last_departure_s(res)`` the last scheduled departure at its stop that day (asked
-    only for a pending booking).
+    ``service_end(res)`` is when the last bus of the booking's service day leaves its
+    stop (see :func:`service_day_end`; asked only for a pending booking).
     """
     if res.expires_at <= now and res.status in EXPIRING_STATUSES:
         return Action(ActionKind.EXPIRE, res.id, "not served within its lifetime", res.vehicle_id)
@@ -263,11 +265,48 @@ def timer_rule(
         cause = "driver has not acknowledged: alert re-sent"
         return Action(ActionKind.ACK_OVERDUE, res.id, cause, res.vehicle_id)
     if res.status is S.PENDING:
-        # A last departure past 24:00:00 (a GTFS time of the next morning) cannot be over.
-        last = last_departure_s(res)
-        if last is not None and seconds_today > last + SERVICE_END_GRACE_S:
+        end = service_end(res)
+        if end is not None and now > end + dt.timedelta(seconds=SERVICE_END_GRACE_S):
             return Action(ActionKind.SERVICE_ENDED, res.id, "service ended for the day")
     return None
+
+
+class Timetable(Protocol):
+    """The part of the network view that knows the scheduled departures."""
+
+    def last_departure_s(
+        self, route_id: str, direction_id: int, stop_id: str, day: dt.date
+    ) -> int | None: ...
+
+
+def service_day_end(
+    timetable: Timetable,
+    tz: dt.tzinfo,
+    booked_at: dt.datetime,
+    route_id: str,
+    direction_id: int,
+    stop_id: str,
+) -> dt.datetime | None:
+    """When the last bus of a booking's service day leaves its stop (None: no service).
+
+    The service day is the previous day's while one of its trips (GTFS times past
+    24:00:00 run into the next morning) still leaves the stop after the booking, else
+    the booking's own day. GTFS times count from noon minus 12 hours of the service day.
+    """
+    local = booked_at.astimezone(tz)
+    day = local.date()
+    since_midnight = local.hour * 3600 + local.minute * 60 + local.second
+    yesterday = day - dt.timedelta(days=1)
+    last = timetable.last_departure_s(route_id, direction_id, stop_id, yesterday)
+    if last is not None and last >= since_midnight + 24 * 3600:
+        service_day = yesterday
+    else:
+        service_day = day
+        last = timetable.last_departure_s(route_id, direction_id, stop_id, day)
+    if last is None:
+        return None
+    noon = dt.datetime.combine(service_day, dt.time(12), tz)
+    return noon - dt.timedelta(hours=12) + dt.timedelta(seconds=last)
 
 
 # -- a driver's tap ---------------------------------------------------------------------------

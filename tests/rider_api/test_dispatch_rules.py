@@ -34,6 +34,7 @@ from rider_api.db.unit_of_work import UnitOfWork, UnitsOfWork
 from rider_api.dispatch.dispatcher import Dispatcher, snapshot
 from rider_api.dispatch.fleet import VehicleState
 from rider_api.dispatch.rules import (
+    SERVICE_END_GRACE_S,
     Action,
     ActionKind,
     Tracked,
@@ -41,6 +42,7 @@ from rider_api.dispatch.rules import (
     assignment_rule,
     cannot_stop_rule,
     eta_changed,
+    service_day_end,
     timer_rule,
     waiting_rule,
 )
@@ -365,8 +367,11 @@ SERVICE_ENDED = act(K.SERVICE_ENDED, "service ended for the day", None)
 ALERTED = NOW - dt.timedelta(seconds=ACK_TIMEOUT_S)
 
 
+END = NOW - dt.timedelta(seconds=300)  # the last bus of the booking's service day
+
+
 @pytest.mark.parametrize(
-    ("tracked", "last_departure", "expected"),
+    ("tracked", "service_end", "expected"),
     [
         pytest.param(
             res(S.PENDING, vehicle_id=None, expires_at=NOW), None, EXPIRED, id="expired/pending"
@@ -397,27 +402,95 @@ ALERTED = NOW - dt.timedelta(seconds=ACK_TIMEOUT_S)
             id="ack-not-due",
         ),
         pytest.param(
-            res(S.PENDING, vehicle_id=None), NOON_S - 301, SERVICE_ENDED, id="service-ended"
-        ),
-        pytest.param(res(S.PENDING, vehicle_id=None), NOON_S - 300, None, id="service-not-ended"),
-        pytest.param(res(S.PENDING, vehicle_id=None), None, None, id="no-service-today"),
-        pytest.param(
             res(S.PENDING, vehicle_id=None),
-            24 * 3600 + 600,
-            None,
-            id="last-departure-after-midnight",
+            END - dt.timedelta(seconds=1),
+            SERVICE_ENDED,
+            id="service-ended",
         ),
+        pytest.param(res(S.PENDING, vehicle_id=None), END, None, id="service-not-ended"),
+        pytest.param(res(S.PENDING, vehicle_id=None), None, None, id="no-service"),
     ],
 )
-def test_timer_rule(tracked: Tracked, last_departure: int | None, expected: Action | None) -> None:
+def test_timer_rule(
+    tracked: Tracked, service_end: dt.datetime | None, expected: Action | None
+) -> None:
     got = timer_rule(
         tracked,
         now=NOW,
         ack_timeout_s=ACK_TIMEOUT_S,
-        seconds_today=NOON_S,
-        last_departure_s=lambda _res: last_departure,
+        service_end=lambda _res: service_end,
     )
     assert got == expected
+
+
+class Departures:
+    """A timetable: the last departure at the stop per day of the week (Monday 0)."""
+
+    def __init__(self, by_weekday: dict[int, int]) -> None:
+        self.by_weekday = by_weekday
+
+    def last_departure_s(
+        self, route_id: str, direction_id: int, stop_id: str, day: dt.date
+    ) -> int | None:
+        return self.by_weekday.get(day.weekday())
+
+
+TAIPEI = dt.timezone(dt.timedelta(hours=8))
+H = 3600
+
+
+def local(day: int, hour: float) -> dt.datetime:
+    """May 2024: the 6th is a Monday."""
+    return dt.datetime(2024, 5, day, tzinfo=TAIPEI) + dt.timedelta(hours=hour)
+
+
+@pytest.mark.parametrize(
+    ("departures", "booked_at", "expected"),
+    [
+        pytest.param({0: 22 * H}, local(6, 20), local(6, 22), id="service-day/same-day"),
+        pytest.param(
+            {0: 25 * H + 1800, 1: 25 * H + 1800},
+            local(6, 23),
+            local(7, 1.5),
+            id="service-day/last-bus-after-midnight",
+        ),
+        pytest.param(
+            {0: 25 * H + 1800, 1: 25 * H + 1800},
+            local(7, 1),
+            local(7, 1.5),
+            id="service-day/booked-after-midnight-before-yesterdays-last-bus",
+        ),
+        pytest.param(
+            {0: 25 * H + 1800, 1: 25 * H + 1800},
+            local(7, 2),
+            local(8, 1.5),
+            id="service-day/booked-after-yesterdays-last-bus",
+        ),
+        pytest.param({1: 22 * H}, local(6, 20), None, id="service-day/no-service"),
+    ],
+)
+def test_service_day_end(
+    departures: dict[int, int], booked_at: dt.datetime, expected: dt.datetime | None
+) -> None:
+    got = service_day_end(Departures(departures), TAIPEI, booked_at, "R", 0, "C")
+    assert got == expected
+
+
+def test_a_booking_before_midnight_ends_after_the_last_bus_past_midnight() -> None:
+    """The case that stayed active before: last bus at 25:30, checked at 01:36."""
+    timetable = Departures({0: 25 * H + 1800, 1: 25 * H + 1800})
+    booking = replace(res(S.PENDING, vehicle_id=None), created_at=local(6, 23))
+
+    def end(r: Tracked) -> dt.datetime | None:
+        assert r.created_at is not None
+        return service_day_end(timetable, TAIPEI, r.created_at, "R", 0, "C")
+
+    at = local(7, 1.5) + dt.timedelta(seconds=SERVICE_END_GRACE_S + 60)
+    later = replace(booking, expires_at=at + dt.timedelta(hours=1))
+    got = timer_rule(later, now=at, ack_timeout_s=ACK_TIMEOUT_S, service_end=end)
+    assert got == SERVICE_ENDED
+    not_yet = timer_rule(later, now=local(7, 1.4), ack_timeout_s=ACK_TIMEOUT_S, service_end=end)
+    assert not_yet is None
 
 
 # -- driver taps ---------------------------------------------------------------------------------
