@@ -36,9 +36,18 @@ class ApiSettings(BaseSettings):
     #: Operator bearer tokens.
     operator_tokens: list[SecretStr] = Field(default_factory=list)
 
+    #: Largest HTTP request body (bytes). The largest legitimate one, an operator's
+    #: broadcast form with two 500-character texts, is about 12 KiB percent-encoded.
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+
     # Reservation rules
     max_active_reservations_per_rider: int = 3
     max_bookings_per_minute_per_rider: int = 10
+    #: A help press at a stop within this many seconds of the stop's last help incident
+    #: is recorded as applied but opens no new incident (0: every press opens one).
+    #: Book presses need no bound of their own: each stop books as its own rider (one
+    #: per language), so the two limits above apply to them.
+    stop_help_window_s: float = Field(default=60.0, ge=0)
     idempotency_ttl_s: int = 24 * 3600
     reservation_lifetime_s: int = 90 * 60
 

@@ -189,8 +189,8 @@ TEXTS: Final = StringTable(
         "broadcast.err.stop": {"zh-TW": "沒有這個站牌。", "en": "There is no such stop."},
         "broadcast.err.route": {"zh-TW": "沒有這條路線。", "en": "There is no such route."},
         "broadcast.err.text": {
-            "zh-TW": "請填寫中文與英文內容。",
-            "en": "Fill in the text in both languages.",
+            "zh-TW": "請以一行純文字填寫中文與英文內容。",
+            "en": "Fill in the text in both languages, each one line of plain text.",
         },
         "broadcast.err.none": {"zh-TW": "沒有可送達的站牌。", "en": "No stop to send to."},
         "error": {"zh-TW": "錯誤", "en": "Error"},

@@ -20,6 +20,7 @@ _TITLES = {
     404: "Not found",
     405: "Method not allowed",
     409: "Conflict",
+    413: "Content too large",
     415: "Unsupported media type",
     422: "The request cannot be processed",
     429: "Too many requests",

@@ -10,9 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from broker_config.const import ID_PATTERN
 from broker_config.messages import Lang, Localized, ReservationStatus
+from rider_api.core.plain_text import ONE_LINE
 
 __all__ = [
     "AnnouncementCreate",
+    "AnnouncementText",
     "HistoryItem",
     "ReservationCreate",
     "ReservationPublic",
@@ -22,13 +24,31 @@ __all__ = [
 
 NetworkId = Annotated[str, StringConstraints(pattern="^" + ID_PATTERN.pattern + "$")]
 
+_PLAIN = "One line of plain text (no control characters or line breaks)."
+DisplayName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=80),
+    ONE_LINE,
+    Field(description=_PLAIN),
+]
+Note = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=200),
+    ONE_LINE,
+    Field(description="For the driver, e.g. 'guide dog'. " + _PLAIN),
+]
+AnnouncementLine = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=500),
+    ONE_LINE,
+    Field(description=_PLAIN),
+]
+
 
 class RiderCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    display_name: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)
-    ]
+    display_name: DisplayName
     language: Lang = "zh-TW"
 
 
@@ -46,7 +66,7 @@ class ReservationCreate(BaseModel):
     route_id: NetworkId
     direction_id: Literal[0, 1]
     destination_stop_id: NetworkId | None = None
-    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+    note: Note | None = None
 
 
 class HistoryItem(BaseModel):
@@ -78,8 +98,15 @@ class ReservationPublic(BaseModel):
     history: list[HistoryItem] = Field(default_factory=list)
 
 
+class AnnouncementText(Localized):
+    """An announcement's two texts: each one line of 1 to 500 characters."""
+
+    zh_tw: AnnouncementLine = Field(alias="zh-TW")
+    en: AnnouncementLine
+
+
 class AnnouncementCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    text: Localized
+    text: AnnouncementText
     priority: Literal["info", "urgent"] = "info"

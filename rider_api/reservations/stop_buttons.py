@@ -5,16 +5,27 @@ what it does, so a duplicate changes nothing and a crash before the commit leave
 event unapplied (the broker re-delivers an event the server had not acknowledged). A
 refusal (a booking over the limits, nothing to cancel) is final and recorded as
 processed too.
+
+Bounds against a stuck or hostile button (one stop once opened 202 help incidents in
+11 s): a help press within ``stop_help_window_s`` of the stop's last help incident is
+applied (recorded as processed, so acknowledged) but opens no new incident. The window
+is read from the incidents in the database, in the same transaction, so it holds across
+a restart and across API instances (each hears every event; the first to record it
+applies it); only two different presses applied at the same moment by two instances
+can each open one. Book presses are bounded by the booking limits: each stop books as
+its own rider (one per language), at most ``max_active_reservations_per_rider`` active,
+one per route, and ``max_bookings_per_minute_per_rider`` a minute.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from broker_config.messages import ButtonAction, Lang, StopEvent
+from broker_config.messages import ButtonAction, Lang, StopEvent, utcnow
 from rider_api.core.problems import Problem
 from rider_api.core.security import hash_token, new_secret_token
 from rider_api.db.unit_of_work import UnitOfWork
@@ -24,7 +35,7 @@ from rider_api.reservations.booking import book, cancel
 from rider_api.reservations.lifecycle import ACTIVE_STATUSES
 from rider_api.state import AppState
 
-__all__ = ["apply_stop_event", "stop_rider"]
+__all__ = ["apply_stop_event", "open_help_incident", "stop_rider"]
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +119,35 @@ async def _apply(state: AppState, uow: UnitOfWork, stop_id: str, event: StopEven
             state, uow, reservation_id=res.id, rider=None, cause="cancelled at the stop's button"
         )
     elif event.action is ButtonAction.HELP:
+        window_s = state.settings.stop_help_window_s
+        if window_s > 0:
+            since = utcnow() - timedelta(seconds=window_s)
+            incident_id = await open_help_incident(uow, stop_id=stop_id, since=since)
+            if incident_id is not None:
+                # One warning per window (the incident's, below); repeats only at debug.
+                logger.debug(
+                    "help at stop %s again within %g s: part of incident %s",
+                    stop_id,
+                    window_s,
+                    incident_id,
+                )
+                return
         uow.record_incident(
             Incident(kind="help", stop_id=stop_id, reservation_id=event.reservation_id)
         )
         logger.warning("help requested at stop %s", stop_id)
+
+
+async def open_help_incident(uow: UnitOfWork, *, stop_id: str, since: datetime) -> int | None:
+    """The id of the stop's latest help incident opened at or after ``since``, if any."""
+    query = (
+        select(Incident.id)
+        .where(
+            col(Incident.kind) == "help",
+            col(Incident.stop_id) == stop_id,
+            col(Incident.at) >= since,
+        )
+        .order_by(col(Incident.at).desc())
+        .limit(1)
+    )
+    return (await uow.session.exec(query)).first()

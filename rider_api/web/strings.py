@@ -210,6 +210,14 @@ STRINGS: Final = StringTable(
             "zh-TW": "這個預約已經結束，無法取消。",
             "en": "This booking has already ended and cannot be cancelled.",
         },
+        "err_note": {
+            "zh-TW": "備註只能是一行文字，不能有控制字元。",
+            "en": "The note must be one line of plain text, without control characters.",
+        },
+        "err_plain_text": {
+            "zh-TW": "請只輸入一行文字，不能有控制字元。",
+            "en": "Use one line of plain text, without control characters.",
+        },
         "err_generic": {
             "zh-TW": "發生錯誤，請再試一次。",
             "en": "Something went wrong. Please try again.",

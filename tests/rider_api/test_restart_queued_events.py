@@ -33,6 +33,7 @@ async def test_button_presses_sent_while_the_server_was_down_are_applied_after_r
         database_url=database_url,
         mqtt_port=broker.port,
         mqtt_credentials_file=broker.state_dir / "credentials.json",
+        stop_help_window_s=0,  # about delivery: every press counts
     )
     async with running(settings) as state:  # the server's session now exists
         assert state.mqtt is not None

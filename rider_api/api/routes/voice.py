@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from broker_config.messages import Lang, Localized
 from rider_api.api.deps import CurrentRider, StateDep
+from rider_api.core.plain_text import ONE_LINE
 
 __all__ = ["IntentChoice", "IntentProposalPublic", "VoiceIntentRequest", "router"]
 
@@ -18,7 +19,9 @@ router = APIRouter(prefix="/v1/voice", tags=["voice"])
 class VoiceIntentRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+    text: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), ONE_LINE
+    ]
     lang: Lang = "zh-TW"
     lat: Annotated[float, Field(ge=-90, le=90)] | None = None
     lon: Annotated[float, Field(ge=-180, le=180)] | None = None

@@ -14,6 +14,7 @@ from rider_api.api.deps import PageOperatorDep, StateDep
 from rider_api.console.deps import LangQuery
 from rider_api.console.i18n import t
 from rider_api.console.rendering import render
+from rider_api.core.plain_text import control_character_at
 from rider_api.mqtt.announcements import UnknownTargetError, announce, stops_of
 
 __all__ = ["router"]
@@ -55,7 +56,8 @@ async def broadcast(
     }
     error: str | None = None
     stops: list[str] = []
-    if not text_zh.strip() or not text_en.strip():
+    texts = (text_zh.strip(), text_en.strip())
+    if not all(texts) or any(control_character_at(x) is not None for x in texts):
         error = "broadcast.err.text"
     else:
         try:

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
 
 from broker_config.messages import Lang
 from rider_api.api.deps import SessionDep, StateDep
@@ -96,13 +97,7 @@ async def book(
             request, state=state, session=session, lang=lang, stop_id=stop, errors=errors
         )
     try:
-        body = ReservationCreate(
-            stop_id=stop,
-            route_id=parsed[0],
-            direction_id=1 if parsed[1] == 1 else 0,
-            destination_stop_id=destination or None,
-            note=note.strip() or None,
-        )
+        body = _booking_body(stop, parsed, destination, note)
         reservation_id = (await create_reservation(state, rider=rider, body=body, source="web")).id
     except Problem as problem:
         key = f"err_{problem.code}"
@@ -123,3 +118,24 @@ async def book(
             **context,
         )
     return RedirectResponse(f"/trip/{reservation_id}?booked=1", status_code=303)
+
+
+def _booking_body(
+    stop: str, parsed: tuple[str, int], destination: str, note: str
+) -> ReservationCreate:
+    """The booking the form asks for; a field the API would refuse becomes a Problem."""
+    try:
+        return ReservationCreate(
+            stop_id=stop,
+            route_id=parsed[0],
+            direction_id=1 if parsed[1] == 1 else 0,
+            destination_stop_id=destination or None,
+            note=note.strip() or None,
+        )
+    except ValidationError as exc:
+        fields = {str(part) for error in exc.errors() for part in error["loc"]}
+        if "note" in fields:
+            raise Problem(422, "The note must be one line of plain text.", code="note") from exc
+        raise Problem(
+            404, "There is no such destination stop.", code="destination-not-found"
+        ) from exc

@@ -9,6 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from broker_config.i18n import pick_lang
 from rider_api.api.deps import StateDep
+from rider_api.core.plain_text import control_character_at
 from rider_api.models.schemas import RiderCreate
 from rider_api.reservations.riders import sign_up
 from rider_api.web.strings import t
@@ -27,12 +28,12 @@ async def start(
     language: Annotated[str, Form()] = "zh-TW",
 ) -> Response:
     lang = pick_lang(language)
-    if not display_name.strip():
-        errors = [{"field": "display_name", "text": t("err_name", lang)}]
+    name = display_name.strip()
+    if not name or control_character_at(name) is not None:
+        key = "err_name" if not name else "err_plain_text"
+        errors = [{"field": "display_name", "text": t(key, lang)}]
         return render(request, "start.html", lang, status_code=422, errors=errors, name="")
-    created = await sign_up(
-        state, body=RiderCreate(display_name=display_name.strip()[:80], language=lang)
-    )
+    created = await sign_up(state, body=RiderCreate(display_name=name[:80], language=lang))
     response = RedirectResponse("/", status_code=303)
     secure = request.url.scheme == "https"
     response.set_cookie(
