@@ -1,6 +1,7 @@
 """Frozen payload models of every v1 message, and their one encode/decode pair.
 
-Readers ignore unknown fields; a malformed payload raises MalformedPayloadError.
+Readers ignore unknown fields; a malformed payload raises MalformedPayloadError, and so
+does one over MAX_PAYLOAD_BYTES, before any parsing.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from broker_config.const import ID_PATTERN
+from broker_config.const import ID_PATTERN, MAX_PAYLOAD_BYTES
 from broker_config.errors import MalformedPayloadError
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "DriverAlert",
     "DriverEvent",
     "DriverEventType",
+    "EventReceipt",
     "Lang",
     "Localized",
     "Message",
@@ -246,6 +248,23 @@ class DriverEvent(Message):
         return self
 
 
+class EventReceipt(Message):
+    """Server -> device: a StopEvent or DriverEvent has been applied (or refused).
+
+    A device keeps each event it sent and sends it again (same id) until the receipt
+    with that id arrives: the broker's PUBACK only says the broker has it, and nobody
+    may have been subscribed then. The server applies an event id once and answers
+    every copy, so a device that missed a receipt gets one for its next copy.
+    """
+
+    event_id: uuid.UUID
+    #: ``applied``: done now; ``duplicate``: done before; ``refused``: will never be
+    #: done (a tap for a booking not assigned to this bus, a booking over the limits).
+    outcome: Literal["applied", "duplicate", "refused"]
+    detail: str | None = None
+    at: datetime
+
+
 class DeviceStatus(Message):
     """Every device, retained; the offline copy is the device's last will."""
 
@@ -274,7 +293,15 @@ def encode(message: Message) -> bytes:
 
 
 def decode(model: type[M], payload: bytes | str) -> M:
-    """Parse a payload into ``model``; raise MalformedPayloadError if it is not one."""
+    """Parse a payload into ``model``; raise MalformedPayloadError if it is not one.
+
+    A payload over MAX_PAYLOAD_BYTES is refused unparsed: no v1 message is that big.
+    """
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise MalformedPayloadError(
+            f"malformed {model.__name__}: payload of {len(payload)} bytes is over the "
+            f"limit of {MAX_PAYLOAD_BYTES}"
+        )
     try:
         return model.model_validate_json(payload)
     except ValidationError as exc:

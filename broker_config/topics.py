@@ -48,11 +48,13 @@ class TopicKind(enum.StrEnum):
     STOP_EVENTS = "stop_events"
     STOP_STATUS = "stop_status"
     STOP_HEALTH = "stop_health"
+    STOP_RECEIPTS = "stop_receipts"
     VEHICLE_ALERT = "vehicle_alert"
     VEHICLE_POSITION = "vehicle_position"
     VEHICLE_EVENTS = "vehicle_events"
     VEHICLE_STATUS = "vehicle_status"
     VEHICLE_HEALTH = "vehicle_health"
+    VEHICLE_RECEIPTS = "vehicle_receipts"
     SERVER_STATUS = "server_status"
 
 
@@ -81,11 +83,13 @@ TOPIC_SPECS: Final[dict[TopicKind, TopicSpec]] = {
         TopicSpec(TopicKind.STOP_EVENTS, Owner.STOP, "events", 1, False, True),
         TopicSpec(TopicKind.STOP_STATUS, Owner.STOP, "status", 1, True, True),
         TopicSpec(TopicKind.STOP_HEALTH, Owner.STOP, "health", 0, False, True),
+        TopicSpec(TopicKind.STOP_RECEIPTS, Owner.STOP, "receipts", 1, False, False),
         TopicSpec(TopicKind.VEHICLE_ALERT, Owner.VEHICLE, "alerts", 1, True, False, True),
         TopicSpec(TopicKind.VEHICLE_POSITION, Owner.VEHICLE, "position", 0, False, True),
         TopicSpec(TopicKind.VEHICLE_EVENTS, Owner.VEHICLE, "events", 1, False, True),
         TopicSpec(TopicKind.VEHICLE_STATUS, Owner.VEHICLE, "status", 1, True, True),
         TopicSpec(TopicKind.VEHICLE_HEALTH, Owner.VEHICLE, "health", 0, False, True),
+        TopicSpec(TopicKind.VEHICLE_RECEIPTS, Owner.VEHICLE, "receipts", 1, False, False),
         TopicSpec(TopicKind.SERVER_STATUS, Owner.SERVER, "status", 1, True, True),
     )
 }
@@ -190,6 +194,10 @@ class Topics:
     def stop_events(self, stop_id: str) -> str:
         return self.build(TopicKind.STOP_EVENTS, stop_id)
 
+    def stop_receipts(self, stop_id: str) -> str:
+        """The server's receipts for the stop's events (see ``EventReceipt``)."""
+        return self.build(TopicKind.STOP_RECEIPTS, stop_id)
+
     def stop_status(self, stop_id: str) -> str:
         return self.build(TopicKind.STOP_STATUS, stop_id)
 
@@ -204,6 +212,10 @@ class Topics:
 
     def vehicle_events(self, vehicle_id: str) -> str:
         return self.build(TopicKind.VEHICLE_EVENTS, vehicle_id)
+
+    def vehicle_receipts(self, vehicle_id: str) -> str:
+        """The server's receipts for the vehicle's events (see ``EventReceipt``)."""
+        return self.build(TopicKind.VEHICLE_RECEIPTS, vehicle_id)
 
     def vehicle_status(self, vehicle_id: str) -> str:
         return self.build(TopicKind.VEHICLE_STATUS, vehicle_id)

@@ -156,11 +156,13 @@ def test_qos_and_retain_follow_the_contract() -> None:
         TopicKind.STOP_EVENTS: (1, False),
         TopicKind.STOP_STATUS: (1, True),
         TopicKind.STOP_HEALTH: (0, False),
+        TopicKind.STOP_RECEIPTS: (1, False),
         TopicKind.VEHICLE_ALERT: (1, True),
         TopicKind.VEHICLE_POSITION: (0, False),
         TopicKind.VEHICLE_EVENTS: (1, False),
         TopicKind.VEHICLE_STATUS: (1, True),
         TopicKind.VEHICLE_HEALTH: (0, False),
+        TopicKind.VEHICLE_RECEIPTS: (1, False),
         TopicKind.SERVER_STATUS: (1, True),
     }
     assert {k: (s.qos, s.retain) for k, s in TOPIC_SPECS.items()} == expected
