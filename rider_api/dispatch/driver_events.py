@@ -2,8 +2,10 @@
 
 A tap is applied once (its id is stored in the same transaction, so a redelivery fails
 on the primary key) and only when it comes from the vehicle the reservation is
-assigned to. ``cannot_stop`` is a miss: it becomes the same Action a bus driving past
-the stop makes, applied by the dispatcher.
+assigned to; every copy is answered with an ``EventReceipt`` (applied, duplicate or
+refused) on the vehicle's receipts topic, written with the effect. ``cannot_stop`` is
+a miss: it becomes the same Action a bus driving past the stop makes, applied by the
+dispatcher.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from rider_api.dispatch.rules import Action, cannot_stop_rule
 from rider_api.models import Incident, ProcessedEvent, Reservation
 from rider_api.reservations.changes import Changes
 from rider_api.reservations.lifecycle import PICKUP_STATUSES, IllegalTransitionError, Trigger
+from rider_api.reservations.receipts import Outcome, send_receipt
 
 __all__ = ["ApplyAction", "DriverTaps"]
 
@@ -47,36 +50,55 @@ class DriverTaps:
         self._apply_action = apply
 
     async def apply_event(self, vehicle_id: str, event: DriverEvent) -> None:
-        """Apply ``event`` sent by ``vehicle_id`` (once; ignored from another vehicle)."""
+        """Apply ``event`` sent by ``vehicle_id`` once, and answer it with a receipt."""
+        receipts = self.changes.topics.vehicle_receipts(vehicle_id)
         async with self._lock:
             try:
                 async with self.units() as uow:
-                    s = uow.session
-                    s.add(ProcessedEvent(id=event.id))
-                    await s.flush()
-                    res = await s.get(Reservation, event.reservation_id, with_for_update=True)
-                    if res is None:
-                        logger.warning(
-                            "driver event %s for unknown reservation %s",
-                            event.id,
-                            event.reservation_id,
-                        )
+                    if await uow.session.get(ProcessedEvent, event.id) is not None:
+                        logger.info("driver event %s already applied", event.id)
+                        send_receipt(uow, receipts, event.id, "duplicate")
                         return
-                    if res.vehicle_id != vehicle_id:
-                        logger.warning(
-                            "vehicle %s sent %s for reservation %s assigned to %s: ignored",
-                            vehicle_id,
-                            event.type.value,
-                            res.id,
-                            res.vehicle_id,
-                        )
-                        return
-                    await self._apply(uow, res, event)
+                    uow.session.add(ProcessedEvent(id=event.id))
+                    await uow.session.flush()
+                    refusal = await self._checked(uow, vehicle_id, event)
+                    outcome: Outcome = "applied" if refusal is None else "refused"
+                    send_receipt(
+                        uow,
+                        receipts,
+                        event.id,
+                        outcome,
+                        refusal,
+                        reservation_id=event.reservation_id,
+                    )
             except IntegrityError:
-                logger.info("driver event %s already applied", event.id)
-                return
+                # Only a concurrent copy recording itself first is expected here.
+                async with self.units() as uow:
+                    if await uow.session.get(ProcessedEvent, event.id) is None:
+                        raise
+                    logger.info("driver event %s already applied", event.id)
+                    send_receipt(uow, receipts, event.id, "duplicate")
 
-    async def _apply(self, uow: UnitOfWork, res: Reservation, event: DriverEvent) -> None:
+    async def _checked(self, uow: UnitOfWork, vehicle_id: str, event: DriverEvent) -> str | None:
+        """Apply a tap from the reservation's own vehicle; the reason if it is refused."""
+        res = await uow.session.get(Reservation, event.reservation_id, with_for_update=True)
+        if res is None:
+            logger.warning(
+                "driver event %s for unknown reservation %s", event.id, event.reservation_id
+            )
+            return "unknown reservation"
+        if res.vehicle_id != vehicle_id:
+            logger.warning(
+                "vehicle %s sent %s for reservation %s assigned to %s: ignored",
+                vehicle_id,
+                event.type.value,
+                res.id,
+                res.vehicle_id,
+            )
+            return "the booking is not assigned to this bus"
+        return await self._apply(uow, res, event)
+
+    async def _apply(self, uow: UnitOfWork, res: Reservation, event: DriverEvent) -> str | None:
         changes = self.changes
         t = event.type
         try:
@@ -113,3 +135,5 @@ class DriverTaps:
                 changes.apply(uow, res, Trigger.ALIGHT, "driver: rider alighted")
         except IllegalTransitionError as exc:
             logger.info("driver event %s on reservation %s ignored: %s", t.value, res.id, exc)
+            return f"the booking is {res.status.value.replace('_', ' ')}"
+        return None

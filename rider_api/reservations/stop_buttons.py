@@ -4,7 +4,8 @@ Each event is applied once: its id is recorded as processed in the same transact
 what it does, so a duplicate changes nothing and a crash before the commit leaves the
 event unapplied (the broker re-delivers an event the server had not acknowledged). A
 refusal (a booking over the limits, nothing to cancel) is final and recorded as
-processed too.
+processed too. Every copy is answered with an ``EventReceipt`` on the stop's receipts
+topic, written with the effect.
 
 Bounds against a stuck or hostile button (one stop once opened 202 help incidents in
 11 s): a help press within ``stop_help_window_s`` of the stop's last help incident is
@@ -33,6 +34,7 @@ from rider_api.models import Incident, ProcessedEvent, Reservation, Rider
 from rider_api.models.schemas import ReservationCreate
 from rider_api.reservations.booking import book, cancel
 from rider_api.reservations.lifecycle import ACTIVE_STATUSES
+from rider_api.reservations.receipts import Outcome, send_receipt
 from rider_api.state import AppState
 
 __all__ = ["apply_stop_event", "open_help_incident", "stop_rider"]
@@ -62,33 +64,43 @@ async def stop_rider(uow: UnitOfWork, stop_id: str, lang: Lang) -> Rider:
 
 
 async def apply_stop_event(state: AppState, stop_id: str, event: StopEvent) -> None:
-    """Apply one button event of ``stop_id`` once (REPEAT is the gateway's own business)."""
+    """Apply one button event of ``stop_id`` once and answer it with a receipt.
+
+    REPEAT is the gateway's own business: it is neither applied nor answered.
+    """
     if event.action is ButtonAction.REPEAT:
         return
+    receipts = state.topics.stop_receipts(stop_id)
     try:
         async with state.unit_of_work() as uow:
             if await uow.session.get(ProcessedEvent, event.id) is not None:
                 logger.info("stop event %s already applied", event.id)
+                send_receipt(uow, receipts, event.id, "duplicate")
                 return
             uow.session.add(ProcessedEvent(id=event.id))
             await uow.session.flush()
             try:
-                await _apply(state, uow, stop_id, event)
+                refusal = await _apply(state, uow, stop_id, event)
             except Problem as exc:
                 # Refusals are raised before anything is written (checks come first).
                 logger.warning("%s at stop %s refused: %s", event.action.value, stop_id, exc.detail)
+                refusal = exc.detail
+            outcome: Outcome = "applied" if refusal is None else "refused"
+            send_receipt(uow, receipts, event.id, outcome, refusal)
     except IntegrityError:
         # Only a concurrent copy of this event recording itself first is expected here.
-        async with state.sessions() as session:
-            if await session.get(ProcessedEvent, event.id) is None:
+        async with state.unit_of_work() as uow:
+            if await uow.session.get(ProcessedEvent, event.id) is None:
                 raise
-        logger.info("stop event %s already applied", event.id)
+            logger.info("stop event %s already applied", event.id)
+            send_receipt(uow, receipts, event.id, "duplicate")
 
 
-async def _apply(state: AppState, uow: UnitOfWork, stop_id: str, event: StopEvent) -> None:
+async def _apply(state: AppState, uow: UnitOfWork, stop_id: str, event: StopEvent) -> str | None:
+    """Do what the button asks; the reason if there is nothing to do."""
     if event.action is ButtonAction.BOOK:
         if event.route_id is None or event.direction_id is None:
-            return  # the model refuses this already; kept for the type checker
+            return "a booking needs a route and direction"  # the model refuses this already
         rider = await stop_rider(uow, stop_id, event.lang or "zh-TW")
         body = ReservationCreate(
             stop_id=stop_id, route_id=event.route_id, direction_id=event.direction_id
@@ -114,7 +126,7 @@ async def _apply(state: AppState, uow: UnitOfWork, stop_id: str, event: StopEven
         res = (await uow.session.exec(query.order_by(col(Reservation.created_at).desc()))).first()
         if res is None:
             logger.info("cancel at stop %s: no active booking to cancel", stop_id)
-            return
+            return "no active booking to cancel"
         await cancel(
             state, uow, reservation_id=res.id, rider=None, cause="cancelled at the stop's button"
         )
@@ -131,11 +143,12 @@ async def _apply(state: AppState, uow: UnitOfWork, stop_id: str, event: StopEven
                     window_s,
                     incident_id,
                 )
-                return
+                return None  # applied: part of the open incident
         uow.record_incident(
             Incident(kind="help", stop_id=stop_id, reservation_id=event.reservation_id)
         )
         logger.warning("help requested at stop %s", stop_id)
+    return None
 
 
 async def open_help_incident(uow: UnitOfWork, *, stop_id: str, since: datetime) -> int | None:
