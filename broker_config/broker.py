@@ -3,6 +3,13 @@
 The state directory holds ``mosquitto.conf``, ``passwd``, ``acl``, ``credentials.json``
 (the plain device passwords, owner-only), ``registry.json`` and Mosquitto's
 persistence database, so sessions and retained messages survive a restart.
+
+Limits and persistence (the reasons and the measurements are in docs/protocol.md,
+"Limits and persistence"): a packet over MAX_PACKET_BYTES gets its sender disconnected
+before Mosquitto reads it in; each client's queue is bounded by payload bytes, not by
+message count; the database is saved after every ``autosave_changes`` changes, and the
+managed broker also asks for a save (SIGUSR1) every ``save_interval_s`` so a quiet
+broker does not keep its last few changes in memory only.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from typing import Self
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from broker_config.const import DEFAULT_ROOT
+from broker_config.const import DEFAULT_ROOT, MAX_PACKET_BYTES
 from broker_config.registry import Credentials, DeviceRegistry, render_acl, render_password_file
 from broker_config.session import BrokerEndpoint
 from broker_config.topics import Topics
@@ -46,9 +53,21 @@ class BrokerSettings(BaseSettings):
     #: 0 picks a free port at start.
     port: int = Field(default=1883, ge=0, le=65535)
     root: str = DEFAULT_ROOT
-    #: Large enough that a QoS 1 burst to a slow device is queued, not dropped.
+    #: Large enough that a QoS 1 burst to a slow device is queued, not dropped: Mosquitto
+    #: drops (silently) whatever is over either queue limit, so the count limit is set
+    #: out of reach and the queue is bounded by bytes instead.
     max_queued_messages: int = Field(default=1_000_000, ge=0)
+    #: Payload bytes queued per client beyond its in-flight window (0: no limit). 32 MiB is
+    #: over 50,000 of our messages, many times what a device away for its whole session
+    #: expiry or the server's own session can gather.
+    max_queued_bytes: int = Field(default=32 * 1024 * 1024, ge=0)
     max_inflight_messages: int = Field(default=100, ge=1)
+    #: Save the database after this many changes (a retained or queued message, a
+    #: subscription, a persistent session's connect): at most this many minus one are
+    #: lost if Mosquitto is killed. Each save writes the whole database.
+    autosave_changes: int = Field(default=20, ge=1)
+    #: The managed broker also asks for a save this often (0: never), for quiet times.
+    save_interval_s: float = Field(default=60.0, ge=0)
     websocket_port: int | None = None
     tls_port: int | None = None
     tls_certfile: Path | None = None
@@ -76,11 +95,15 @@ def _config_text(settings: BrokerSettings, state: Path, port: int) -> str:
         f"acl_file {state / 'acl'}",
         "persistence true",
         f"persistence_location {data_dir}/",
-        "autosave_interval 10",
+        "autosave_on_changes true",
+        f"autosave_interval {settings.autosave_changes}",
         "persistent_client_expiration 2d",
+        # Queues are bounded by bytes: a count limit would drop a legitimate burst first.
         f"max_queued_messages {settings.max_queued_messages}",
-        "max_queued_bytes 0",
+        f"max_queued_bytes {settings.max_queued_bytes}",
         f"max_inflight_messages {settings.max_inflight_messages}",
+        # A bigger packet disconnects its sender before it is read into memory.
+        f"max_packet_size {MAX_PACKET_BYTES}",
         "set_tcp_nodelay true",
         # Mosquitto started as root drops to the 'mosquitto' user unless told otherwise;
         # run it as whoever owns the state directory so it can read its own files.
@@ -176,6 +199,7 @@ class ManagedBroker:
         self.topics = Topics(settings.root)
         self._proc: asyncio.subprocess.Process | None = None
         self._log_task: asyncio.Task[None] | None = None
+        self._save_task: asyncio.Task[None] | None = None
         self.log_lines: list[str] = []
 
     @property
@@ -217,6 +241,9 @@ class ManagedBroker:
         )
         self._log_task = asyncio.create_task(self._pump_log(self._proc))
         await self._wait_listening()
+        if self.settings.save_interval_s > 0:
+            # Only now: before Mosquitto installs its handlers, SIGUSR1 would end it.
+            self._save_task = asyncio.create_task(self._save_periodically(self._proc))
         logger.info(
             "mosquitto listening on %s:%d (pid %d)", self.settings.host, self.port, self._proc.pid
         )
@@ -227,7 +254,17 @@ class ManagedBroker:
             line = raw.decode(errors="replace").rstrip()
             self.log_lines.append(line)
             del self.log_lines[:-500]
-            logger.debug("mosquitto: %s", line)
+            if "are being dropped" in line:  # a client's queue hit max_queued_bytes
+                logger.warning("mosquitto: %s", line)
+            else:
+                logger.debug("mosquitto: %s", line)
+
+    async def _save_periodically(self, proc: asyncio.subprocess.Process) -> None:
+        """Ask Mosquitto to save its database every ``save_interval_s`` (SIGUSR1)."""
+        while proc.returncode is None:
+            await asyncio.sleep(self.settings.save_interval_s)
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGUSR1)
 
     async def _wait_listening(self, timeout: float = 10.0) -> None:
         loop = asyncio.get_running_loop()
@@ -263,6 +300,11 @@ class ManagedBroker:
         proc = self._proc
         if proc is None:
             return
+        if self._save_task is not None:
+            self._save_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._save_task
+            self._save_task = None
         if proc.returncode is None:
             proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
             try:

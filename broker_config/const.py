@@ -30,3 +30,14 @@ DEFAULT_POSITION_STALENESS_S: Final = 120.0
 
 #: The final StopCall / DriverAlert is cleared with an empty retained payload after this.
 FINAL_CLEAR_DELAY_S: Final = 0.5
+
+#: The largest payload a BusHail party publishes or accepts. The largest legitimate one
+#: is a few KB (an Announcement or StopCall with long texts in both languages).
+MAX_PAYLOAD_BYTES: Final = 64 * 1024
+#: Room in an MQTT packet beyond its payload: fixed header, topic, packet id, properties.
+PACKET_OVERHEAD_BYTES: Final = 4 * 1024
+#: The broker disconnects a client that sends a larger packet, before reading it in.
+MAX_PACKET_BYTES: Final = MAX_PAYLOAD_BYTES + PACKET_OVERHEAD_BYTES
+
+#: Dropped device messages (malformed, oversized) are logged once per sender this often.
+DROP_LOG_INTERVAL_S: Final = 60.0

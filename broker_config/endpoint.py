@@ -5,7 +5,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
-from broker_config.const import DEFAULT_KEEPALIVE_S, DEFAULT_ROOT, DEVICE_SESSION_EXPIRY_S
+from broker_config.const import (
+    DEFAULT_KEEPALIVE_S,
+    DEFAULT_ROOT,
+    DEVICE_SESSION_EXPIRY_S,
+    MAX_PAYLOAD_BYTES,
+)
 
 __all__ = ["BrokerEndpoint", "SessionOptions"]
 
@@ -38,6 +43,12 @@ class SessionOptions:
     #: QoS 1 messages that may wait for the broker at once (in flight or offline).
     max_pending: int = 10_000
     max_inflight: int = 100
+    #: Payloads over this many bytes are refused on publish and dropped on receipt.
+    max_payload: int = MAX_PAYLOAD_BYTES
+    #: Received messages that may wait for their handlers before reading pauses.
+    max_incoming: int = 1000
+    #: Received messages that may wait, unacknowledged, for a handler to be registered.
+    max_unclaimed: int = 1000
     reconnect_min_s: float = 0.2
     reconnect_max_s: float = 15.0
     connect_timeout_s: float = 10.0

@@ -6,6 +6,17 @@ task. What paho reports lands on the loop: CONNACK, PUBACK and SUBACK reason cod
 futures, messages in ``incoming``, a lost link in ``disconnected``. Only the TCP connect
 runs in a worker thread (DNS and connect block), so the socket callbacks of a connect
 come from there and are handed over to the loop.
+
+Back-pressure: paho reads a packet only when we call ``loop_read``, so while the inbound
+queue is over its limit we stop watching the socket for reading and the bytes wait in
+the kernel and at the broker (paho reads a packet at a time, never ahead). Nothing is
+dropped by a pause shorter than half the keepalive. A longer one would look like a dead
+link to paho, and Mosquitto 2.0 buffers QoS 0 messages for a connected client that does
+not read without any limit (measured: +49 MB for 50,000 positions of 1 KB). So once a
+pause has lasted half a keepalive, every second we read what the socket holds: QoS 1
+messages join the queue (the broker's in-flight window bounds them: it sends no more
+until we acknowledge), QoS 0 ones are dropped and counted
+(``InboundCounters.qos0_shed``), as best-effort messages may be.
 """
 
 from __future__ import annotations
@@ -13,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import select
 import socket
 import ssl
 import threading
@@ -26,12 +38,20 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from broker_config.acks import AckWaiters
+from broker_config.const import PACKET_OVERHEAD_BYTES
 from broker_config.endpoint import BrokerEndpoint, SessionOptions
 from broker_config.errors import MqttError, SessionClosedError
+from broker_config.inbound import InboundCounters, InboundQueue
 
-__all__ = ["PahoLoop", "connect_blocking", "make_client"]
+__all__ = ["Incoming", "PahoLoop", "connect_blocking", "make_client"]
 
 logger = logging.getLogger(__name__)
+
+#: A received message and the number of the connection it came on (``PahoLoop.connection``).
+Incoming = tuple[int, paho.MQTTMessage]
+
+#: At most this many packets are read by one drain of a paused socket.
+_DRAIN_MAX_PACKETS = 10_000
 
 
 def make_client(endpoint: BrokerEndpoint, options: SessionOptions) -> paho.Client:
@@ -60,6 +80,8 @@ def connect_blocking(
     if first:
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = options.session_expiry_s
+        # An MQTT 5 broker then never sends us a packet we would only drop unread.
+        props.MaximumPacketSize = options.max_payload + PACKET_OVERHEAD_BYTES
         client.connect(
             endpoint.host,
             endpoint.port,
@@ -75,16 +97,28 @@ class PahoLoop:
     """Drives one paho client from the running event loop; see the module docstring.
 
     ``on_disconnect`` is called with the reason code of every DISCONNECT (or lost link)
-    paho reports, at once, from paho's callback.
+    paho reports, at once, from paho's callback. Reading pauses while more than
+    ``max_incoming`` messages wait in ``incoming``.
     """
 
-    def __init__(self, *, on_disconnect: Callable[[ReasonCode], None]) -> None:
+    def __init__(
+        self,
+        *,
+        on_disconnect: Callable[[ReasonCode], None],
+        max_incoming: int,
+        counters: InboundCounters,
+        name: str = "mqtt",
+    ) -> None:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.client: paho.Client | None = None
         #: Set when the link goes: a DISCONNECT, or a failed read, write or keepalive.
         self.disconnected = asyncio.Event()
         #: Messages in arrival order; each QoS 1 one is acknowledged by its consumer.
-        self.incoming: asyncio.Queue[paho.MQTTMessage] = asyncio.Queue()
+        self.incoming: InboundQueue[Incoming] = InboundQueue(
+            max_incoming, counters, self._resume_reading
+        )
+        #: Increases with every new socket: an acknowledgement belongs to one connection.
+        self.connection = 0
         #: QoS 1 publishes waiting for their PUBACK reason code (None: no code sent).
         self.puback: AckWaiters[ReasonCode | None] = AckWaiters()
         self.suback: AckWaiters[list[ReasonCode]] = AckWaiters()
@@ -93,6 +127,15 @@ class PahoLoop:
         self._sock_fd: int | None = None
         self._loop_thread: int | None = None
         self._reading = False
+        #: The reader is off because ``incoming`` is over its limit.
+        self._read_paused = False
+        self._paused_at = 0.0
+        #: QoS 0 messages read now are dropped (a drain during a long pause).
+        self._shedding = False
+        #: ``qos0_shed`` when the pause began.
+        self._shed_before = 0
+        self._counters = counters
+        self._name = name
 
     def attach(self, client: paho.Client) -> None:
         """Drive ``client`` from the running loop; call on the loop before connecting."""
@@ -127,15 +170,25 @@ class PahoLoop:
         self._connack = self.require_loop().create_future()
         return self._connack
 
-    async def keepalive(self, connected: asyncio.Event) -> None:
-        """Keepalive pings and their time-outs while ``connected``; runs until cancelled."""
+    async def keepalive(
+        self, connected: asyncio.Event, keepalive_s: float, tick: Callable[[], None]
+    ) -> None:
+        """Keepalive pings and their time-outs while ``connected``, and ``tick()``, every
+        second; runs until cancelled."""
         # paho needs loop_misc called about once a second.
         client = self.require_client()
+        loop = self.require_loop()
         while True:
             await asyncio.sleep(1.0)
+            if self._read_paused and loop.time() - self._paused_at >= keepalive_s / 2:
+                self._drain(client)
             if connected.is_set() and self._sock_fd is not None:
                 if client.loop_misc() != MQTTErrorCode.MQTT_ERR_SUCCESS:
                     self.disconnected.set()
+            try:
+                tick()
+            except Exception:
+                logger.exception("mqtt housekeeping failed")
 
     def drop_socket(self) -> None:
         """Stop watching the socket (it is closed, or about to be)."""
@@ -143,6 +196,7 @@ class PahoLoop:
         if fd is None or self.loop is None:
             return
         self._sock_fd = None
+        self._read_paused = False
         self.loop.remove_reader(fd)
         self.loop.remove_writer(fd)
 
@@ -207,7 +261,10 @@ class PahoLoop:
         self.suback.resolve(mid, list(reason_codes))
 
     def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
-        self.incoming.put_nowait(msg)
+        if self._shedding and msg.qos == 0:
+            self._counters.qos0_shed += 1
+            return
+        self.incoming.put((self.connection, msg))
 
     # -- the socket -----------------------------------------------------------------------
     def _on_socket_open(self, client: paho.Client, userdata: Any, sock: Any) -> None:
@@ -218,6 +275,10 @@ class PahoLoop:
     def _watch_socket(self, client: paho.Client, fd: int) -> None:
         loop = self.require_loop()
         self._sock_fd = fd
+        self.connection += 1
+        # Read even if the queue is full: the CONNACK must come in. _read_ready pauses
+        # again after it if the queue is still over its limit.
+        self._read_paused = False
         loop.add_reader(fd, self._read_ready, client)
 
     def _read_ready(self, client: paho.Client) -> None:
@@ -228,6 +289,9 @@ class PahoLoop:
                 sock = client.socket()
                 if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or sock is None:
                     break
+                if self.incoming.over_limit:
+                    self._pause_reading()
+                    break
                 pending = getattr(sock, "pending", None)
                 if pending is None or pending() == 0:
                     break
@@ -236,6 +300,67 @@ class PahoLoop:
             self.disconnected.set()
         finally:
             self._reading = False
+
+    def _drain(self, client: paho.Client) -> None:
+        """During a long pause: read what the socket holds now, dropping QoS 0 messages."""
+        fd = self._sock_fd
+        if fd is None:
+            return
+        shed = self._counters.qos0_shed
+        readable = select.poll()
+        readable.register(fd, select.POLLIN)
+        self._shedding = True
+        self._reading = True
+        try:
+            for _ in range(_DRAIN_MAX_PACKETS):  # bounded, however fast the broker sends
+                sock = client.socket()
+                pending = getattr(sock, "pending", None)
+                tls_bytes = pending is not None and pending() > 0
+                if sock is None or not (tls_bytes or readable.poll(0)):
+                    break
+                if client.loop_read() != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                    break
+        except Exception as exc:  # paho raises plain socket errors
+            logger.debug("mqtt read failed: %s", exc)
+            self.disconnected.set()
+        finally:
+            self._shedding = False
+            self._reading = False
+        if shed == self._shed_before and self._counters.qos0_shed > shed:
+            logger.warning(
+                "mqtt %s: handlers are behind (%d messages wait): QoS 0 messages are "
+                "dropped until they catch up",
+                self._name,
+                len(self.incoming),
+            )
+
+    def _pause_reading(self) -> None:
+        fd = self._sock_fd
+        if fd is None or self._read_paused:
+            return
+        self._read_paused = True
+        self._paused_at = self.require_loop().time()
+        self._shed_before = self._counters.qos0_shed
+        self.require_loop().remove_reader(fd)
+        logger.debug(
+            "mqtt %s: %d messages wait for handlers; reading paused", self._name, len(self.incoming)
+        )
+
+    def _resume_reading(self) -> None:
+        """The inbound queue has room again (called by it, on the loop)."""
+        fd, client = self._sock_fd, self.client
+        if not self._read_paused or fd is None or client is None:
+            return
+        self._read_paused = False
+        shed = self._counters.qos0_shed - self._shed_before
+        if shed:
+            logger.warning(
+                "mqtt %s: handlers caught up; %d QoS 0 messages dropped", self._name, shed
+            )
+        loop = self.require_loop()
+        loop.add_reader(fd, self._read_ready, client)
+        # TLS may hold decrypted bytes the selector cannot see: read them now.
+        loop.call_soon(self._read_ready, client)
 
     def _on_socket_close(self, client: paho.Client, userdata: Any, sock: Any) -> None:
         self._soon(self.drop_socket)

@@ -15,17 +15,31 @@ What it does for the caller:
   asked otherwise; a retained birth/will DeviceStatus with an increasing ``session``.
 - Reconnects with exponential backoff and jitter, re-subscribing every filter.
 - ``publish`` at QoS 1 returns on PUBACK, raises PublishRefusedError on a failure
-  reason code, waits across reconnects, and is bounded (OutgoingQueueFullError).
+  reason code, waits across reconnects, and is bounded (OutgoingQueueFullError). A
+  payload over ``options.max_payload`` is refused at once (PayloadTooLargeError).
 - Incoming messages go to handlers in arrival order; a QoS 1 message is acknowledged
   only after its handler has run, so a crash before that gets it delivered again.
   A handler that raises is logged and the message dropped: the reader lives on.
+  Malformed and oversized payloads are counted and logged through ``drops`` (one line
+  per device and minute, device text escaped; see ``logsafe``).
+- A message no handler matches yet (a persistent session's queue arrives right after
+  CONNACK, before the application subscribed) waits unacknowledged in a bounded hold
+  and goes to the first handler registered for it. What is still held when the
+  connection ends is let go unacknowledged, so the broker sends it again on the next
+  connection of a persistent session (a clean session gave that up by being clean).
+- The inbound queue is bounded by back-pressure: while ``options.max_incoming``
+  messages wait, the socket is not read, and a short pause drops nothing. Past half a
+  keepalive the socket is drained each second and QoS 0 messages are dropped, so the
+  link stays up and the broker does not pile them up (see ``paho_loop``).
 - Each message arrives parsed once, here, by ``Topics(options.root)``, and stamped with
   the ``time.monotonic()`` of its reading off the socket (see ReceivedMessage).
 - Every background task the session starts is referenced until it ends and is
   cancelled and awaited when the session closes.
 
 Beside it: ``endpoint`` (what a session is built from), ``received`` (what handlers get),
-``paho_loop`` (paho on the event loop), ``acks`` and ``availability`` (birth and will).
+``delivery`` (received messages to handlers), ``paho_loop`` (paho on the event loop),
+``inbound`` (the inbound queue and the hold), ``logsafe`` (logging device text),
+``acks`` and ``availability`` (birth and will).
 """
 
 from __future__ import annotations
@@ -44,29 +58,45 @@ from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
 from broker_config.availability import Availability
+from broker_config.delivery import Delivery
 from broker_config.endpoint import BrokerEndpoint, SessionOptions
 from broker_config.errors import (
     ConnectRefusedError,
-    InvalidTopicError,
-    MalformedPayloadError,
     MqttError,
     OutgoingQueueFullError,
     PublishRefusedError,
 )
+from broker_config.inbound import InboundCounters
+from broker_config.logsafe import DropLog
 from broker_config.messages import DeviceState, Message, encode, utcnow
 from broker_config.paho_loop import PahoLoop, connect_blocking, make_client
-from broker_config.received import Handler, ReceivedMessage, Subscriptions
-from broker_config.topics import ParsedTopic, Topics
+from broker_config.received import Handler, ReceivedMessage
+from broker_config.topics import Topics
 
 __all__ = [
     "BrokerEndpoint",
     "Handler",
     "MqttSession",
+    "PayloadTooLargeError",
     "ReceivedMessage",
     "SessionOptions",
 ]
 
 logger = logging.getLogger(__name__)
+
+
+class PayloadTooLargeError(PublishRefusedError):
+    """A payload is over the size limit: refused here, before it reaches the broker.
+
+    A PublishRefusedError (reason code 149, *packet too large*): like the broker's own
+    refusals it will not change on retry.
+    """
+
+    def __init__(self, topic: str, size: int, limit: int) -> None:
+        super().__init__(topic, f"payload of {size} bytes is over the limit of {limit}", 149)
+        self.args = (f"refused to publish to {topic!r}: {self.reason} (149)",)
+        self.size = size
+        self.limit = limit
 
 
 class MqttSession:
@@ -82,9 +112,26 @@ class MqttSession:
         #: The broker's answer to the latest attempt when it refused the login, else None.
         self.last_refusal: ConnectRefusedError | None = None
         self.connect_count = 0
+        #: What the inbound side has counted (queue peak, pauses, drops).
+        self.counters = InboundCounters()
         #: The paho client on the event loop; in-flight QoS 1 publishes wait in its puback.
-        self._paho = PahoLoop(on_disconnect=self._note_disconnect)
-        self._subscriptions = Subscriptions()
+        self._paho = PahoLoop(
+            on_disconnect=self._note_disconnect,
+            max_incoming=self.options.max_incoming,
+            counters=self.counters,
+            name=self.options.client_id,
+        )
+        #: Received messages to handlers (and the hold for those nobody claims yet).
+        self._delivery = Delivery(
+            self._paho,
+            self.topics,
+            name=self.options.client_id,
+            max_payload=self.options.max_payload,
+            max_unclaimed=self.options.max_unclaimed,
+            counters=self.counters,
+        )
+        #: Logs dropped messages once per device and minute; handlers report theirs here.
+        self.drops: DropLog = self._delivery.drops
         self._connected = asyncio.Event()
         self._refused = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -99,9 +146,14 @@ class MqttSession:
         self._paho.attach(make_client(self.endpoint, self.options))
         self._tasks = [
             asyncio.create_task(self._run(), name=f"mqtt-run-{self.options.client_id}"),
-            asyncio.create_task(self._dispatch(), name=f"mqtt-dispatch-{self.options.client_id}"),
             asyncio.create_task(
-                self._paho.keepalive(self._connected), name=f"mqtt-misc-{self.options.client_id}"
+                self._delivery.run(), name=f"mqtt-dispatch-{self.options.client_id}"
+            ),
+            asyncio.create_task(
+                self._paho.keepalive(
+                    self._connected, self.options.keepalive_s, self._delivery.tick
+                ),
+                name=f"mqtt-misc-{self.options.client_id}",
             ),
         ]
         return self
@@ -130,6 +182,7 @@ class MqttSession:
         await self._cancel_tasks()
         self._paho.drop_socket()
         self._paho.puback.fail_all("session closed")
+        self._delivery.let_go_unclaimed()
 
     async def abort(self) -> None:
         """Drop the connection without DISCONNECT, as a crash would (the will fires)."""
@@ -137,6 +190,7 @@ class MqttSession:
         await self._cancel_tasks()
         self._paho.close_socket()
         self._paho.puback.fail_all("session aborted")
+        self._delivery.let_go_unclaimed()
 
     async def _cancel_tasks(self) -> None:
         tasks = [*self._tasks, *self._background]
@@ -168,6 +222,16 @@ class MqttSession:
     @property
     def pending_count(self) -> int:
         return len(self._paho.puback)
+
+    @property
+    def incoming_count(self) -> int:
+        """Received messages waiting for their handlers."""
+        return len(self._paho.incoming)
+
+    @property
+    def unclaimed_count(self) -> int:
+        """Received messages waiting, unacknowledged, for a handler to be registered."""
+        return len(self._delivery.unclaimed)
 
     async def wait_connected(
         self, timeout: float | None = None, *, raise_on_refusal: bool = True
@@ -204,8 +268,9 @@ class MqttSession:
 
         While connected this returns once the broker has acknowledged the subscription;
         before the first connection it only registers (``wait_connected`` then covers it).
+        Held messages the filter matches go to the handler first, in arrival order.
         """
-        self._subscriptions.add(topic_filter, qos, handler)
+        self._delivery.add(topic_filter, qos, handler)
         if self.connected and self._paho.client is not None:
             await self._send_subscribe(self._paho.client, [(topic_filter, qos)])
 
@@ -244,6 +309,8 @@ class MqttSession:
             data: bytes = encode(payload)
         else:
             data = payload or b""
+        if len(data) > self.options.max_payload:
+            raise PayloadTooLargeError(topic, len(data), self.options.max_payload)
         if qos == 0:
             if self.connected:
                 client.publish(topic, data, qos=0, retain=retain)
@@ -315,7 +382,7 @@ class MqttSession:
 
     async def _on_connected(self, client: paho.Client) -> None:
         try:
-            await self._send_subscribe(client, self._subscriptions.filters())
+            await self._send_subscribe(client, self._delivery.subscriptions.filters())
         except MqttError as exc:
             self.last_error = str(exc)
             logger.error("mqtt %s: %s", self.options.client_id, exc)
@@ -359,38 +426,3 @@ class MqttSession:
         # From paho's on_disconnect: a failure, or the end of a working connection.
         if reason_code.is_failure or self._connected.is_set():
             self.last_error = f"disconnected: {reason_code}"
-
-    # -- internals: incoming ---------------------------------------------------------------
-    async def _dispatch(self) -> None:
-        client = self._paho.require_client()
-        while True:
-            msg = await self._paho.incoming.get()
-            topic = msg.topic
-            # paho stamps each PUBLISH with time.monotonic() as it decodes it off the socket.
-            received = ReceivedMessage(
-                topic,
-                bytes(msg.payload),
-                msg.qos,
-                bool(msg.retain),
-                self._parse(topic),
-                msg.timestamp,
-            )
-            for handler in self._subscriptions.handlers_for(received.topic):
-                try:
-                    await handler(received)
-                except asyncio.CancelledError:
-                    raise
-                except MalformedPayloadError as exc:
-                    logger.warning("dropped malformed message on %s: %s", received.topic, exc)
-                except Exception:
-                    logger.exception("handler failed on %s; message dropped", received.topic)
-            if msg.qos > 0:
-                client.ack(msg.mid, msg.qos)
-
-    def _parse(self, topic: str) -> ParsedTopic | None:
-        try:
-            return self.topics.parse(topic)
-        except InvalidTopicError as exc:
-            # Not ours to judge: a handler that needs the parts logs the drop.
-            logger.debug("mqtt %s: %s", self.options.client_id, exc)
-            return None
