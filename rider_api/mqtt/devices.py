@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
+from broker_config.logsafe import escape
 from broker_config.messages import (
     DeviceHealth,
     DeviceState,
@@ -60,7 +61,7 @@ class DeviceBoard:
     async def on_status(self, msg: ReceivedMessage) -> None:
         parsed = msg.parsed
         if parsed is None:
-            logger.warning("ignored status on %s: not a v1 topic", msg.topic)
+            logger.warning("ignored status on %s: not a v1 topic", escape(msg.topic))
             return
         status = decode_or_clear(DeviceStatus, msg.payload)
         if status is None:
@@ -83,7 +84,7 @@ class DeviceBoard:
     async def on_health(self, msg: ReceivedMessage) -> None:
         parsed = msg.parsed
         if parsed is None:
-            logger.warning("ignored health on %s: not a v1 topic", msg.topic)
+            logger.warning("ignored health on %s: not a v1 topic", escape(msg.topic))
             return
         health = decode(DeviceHealth, msg.payload)
         rec = self._record(parsed.spec.owner, parsed.device_id)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
+from broker_config.logsafe import escape
 from broker_config.messages import DriverEvent, StopEvent, VehiclePosition, decode
 from broker_config.session import Handler, MqttSession, ReceivedMessage
 from broker_config.topics import TopicKind
@@ -30,7 +31,7 @@ def _from_device(handle: Callable[[str, bytes], Awaitable[None]]) -> Handler:
 
     async def handler(msg: ReceivedMessage) -> None:
         if msg.parsed is None:
-            logger.warning("message on %r is outside the topic table: dropped", msg.topic)
+            logger.warning("message on %s is outside the topic table: dropped", escape(msg.topic))
             return
         await handle(msg.parsed.device_id, msg.payload)
 
