@@ -8,7 +8,8 @@ Modules, pure core first:
 - ``sound``: ``SoundPolicy``, what to play when (new alert, reminders, silence).
 - ``i18n``: every text in zh-TW and English; the spoken line and minutes-away label.
 - ``chimes``: the two chimes, synthesised as WAV bytes.
-- ``outbox``: ``SqliteOutbox``/``MemoryOutbox``, the taps kept until the broker PUBACKs.
+- ``deliveries``: where a tap is on the screen (sending, recorded, refused and why).
+- ``outbox``: ``SqliteOutbox``/``MemoryOutbox``, the taps kept until the server's receipt.
 - ``display``: ``DriverDisplay``, the core (MQTT via ``broker_config.device.runtime``),
   usable without HTTP and many per process.
 - ``sound_output``/``speech_output``: the ``SoundOutput`` Protocol and its outputs.

@@ -10,7 +10,7 @@ DEFAULT_REMINDER_INTERVAL_S: Final = 20.0
 DEFAULT_HEALTH_INTERVAL_S: Final = 30.0
 #: Seconds between two SSE keep-alive comments (proxies drop idle streams).
 SSE_KEEPALIVE_S: Final = 15.0
-#: Answers kept in the local outbox after they were sent (to survive a reboot).
+#: Answers kept in the local outbox after their receipt (the screen shows them after a reboot).
 SENT_TAP_RETENTION_S: Final = 24 * 3600.0
 #: Removed alerts whose last ``seq`` is remembered, so a late stale copy is dropped.
 TOMBSTONE_LIMIT: Final = 2000

@@ -4,8 +4,11 @@
 ``vehicle.{id}`` (persistent session, retained birth/will status, periodic health via
 ``broker_config.device.runtime``), keeps the vehicle's retained DriverAlerts, plays
 the sounds the ``SoundPolicy`` decides, and sends each answer from the durable
-outbox until the broker has acknowledged it. Many displays can run in one process;
-the web screen (``driver_display.web``) is an optional view on ``display.state()``.
+outbox until the server's receipt for it arrives (``broker_config.device.receipts``:
+again at every reconnection, then with a back-off). A tap is "sending" on the screen
+until then, "recorded" once the server has applied it, and shows the server's reason
+if it was refused. Many displays can run in one process; the web screen
+(``driver_display.web``) is an optional view on ``display.state()``.
 """
 
 from __future__ import annotations
@@ -15,20 +18,15 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from types import TracebackType
 from typing import Self
 
+from broker_config.device.receipts import EventSender, Settlement
 from broker_config.device.runtime import DeviceRuntime, HealthFacts
-from broker_config.errors import (
-    MalformedPayloadError,
-    MqttError,
-    OutgoingQueueFullError,
-    PublishRefusedError,
-    SessionClosedError,
-)
+from broker_config.errors import MalformedPayloadError, MqttError
 from broker_config.messages import (
     CannotStopReason,
     DriverAlert,
@@ -43,7 +41,8 @@ from broker_config.topics import Owner, TopicKind, Topics, login_for, validate_i
 from driver_display.alerts import AlertStore, AlertView
 from driver_display.answers import CLOSING_ANSWERS
 from driver_display.const import SENT_TAP_RETENTION_S
-from driver_display.outbox import Outbox
+from driver_display.deliveries import Delivery, TapKey
+from driver_display.outbox import Outbox, StoredTap
 from driver_display.position import PositionSource
 from driver_display.settings import DisplaySettings
 from driver_display.sound import SoundPlan, SoundPolicy
@@ -112,8 +111,17 @@ class ScreenState:
     vehicle_id: str
     views: tuple[AlertView, ...]
     connected: bool
+    #: Taps the server has not confirmed yet (sent or not).
     unsent: int
     version: int
+    #: The latest tap of each answer per reservation, and where it is.
+    deliveries: Mapping[TapKey, Delivery]
+
+    def delivery(self, view: AlertView) -> Delivery | None:
+        """Where the card's last tap is (None: no tap, or one from before a reset)."""
+        if not view.answered:
+            return None
+        return self.deliveries.get((view.reservation_id, view.answered[-1]))
 
 
 class DriverDisplay:
@@ -144,9 +152,8 @@ class DriverDisplay:
         self.malformed_count = 0
         self.last_error: str | None = None
         self._clock = clock
-        self._unsent = 0
+        self._deliveries: dict[TapKey, Delivery] = {}
         self._answer_lock = asyncio.Lock()
-        self._send_wake = asyncio.Event()
         self._sounds: asyncio.Queue[SoundPlan] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self.runtime = DeviceRuntime(
@@ -159,22 +166,38 @@ class DriverDisplay:
             endpoint=endpoint,
         )
         self.runtime.mqtt.on_connection_change(lambda _connected: self.changes.bump())
+        self.sender: EventSender[DriverEvent] = EventSender(
+            self.runtime.mqtt,
+            events_topic=self.topics.vehicle_events(self.vehicle_id),
+            receipts_topic=self.topics.vehicle_receipts(self.vehicle_id),
+            store=outbox,
+            backoff=settings.backoff(),
+            on_settled=self._on_settled,
+            clock=clock,
+            name=f"vehicle {self.vehicle_id}",
+        )
 
     # -- lifetime ---------------------------------------------------------------------
     async def __aenter__(self) -> Self:
         since = time.time() - SENT_TAP_RETENTION_S
         await self.outbox.prune(since)
         # Taps made before a restart still hide their buttons and silence their chimes.
-        for event in await self.outbox.recent(since):
-            self.store.record_answer(event.reservation_id, event.type)
-        self._unsent = await self.outbox.unsent_count()
+        for tap in await self.outbox.recent(since):
+            self._remember(tap)
+        # Both registered before the session connects: what the broker kept for this
+        # display's session (alerts, receipts) arrives right after CONNACK. The sender
+        # loads the pending taps first, so their receipts find them.
         await self.runtime.mqtt.subscribe(
             self.topics.vehicle_alerts_filter(self.vehicle_id), self._on_alert, qos=1
         )
-        await self.runtime.__aenter__()
+        await self.sender.__aenter__()
+        try:
+            await self.runtime.__aenter__()
+        except BaseException:
+            await self.sender.stop()
+            raise
         name = self.vehicle_id
         self._tasks = [
-            asyncio.create_task(self._send_loop(), name=f"display-send-{name}"),
             asyncio.create_task(self._sound_loop(), name=f"display-sound-{name}"),
         ]
         if self.position_source is not None:
@@ -183,7 +206,6 @@ class DriverDisplay:
                     self._position_loop(self.position_source), name=f"display-gps-{name}"
                 )
             )
-        self._send_wake.set()
         return self
 
     async def __aexit__(
@@ -198,6 +220,7 @@ class DriverDisplay:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        await self.sender.stop()
         await self.runtime.__aexit__(exc_type, exc, tb)
         self.changes.bump()
 
@@ -208,17 +231,22 @@ class DriverDisplay:
 
     @property
     def unsent(self) -> int:
-        """Answers stored locally that the broker has not acknowledged yet."""
-        return self._unsent
+        """Answers stored locally whose receipt from the server has not arrived yet."""
+        return self.sender.pending_count
 
     def state(self) -> ScreenState:
         return ScreenState(
             vehicle_id=self.vehicle_id,
             views=tuple(self.store.views()),
             connected=self.connected,
-            unsent=self._unsent,
+            unsent=self.unsent,
             version=self.changes.version,
+            deliveries=dict(self._deliveries),
         )
+
+    def delivery(self, reservation_id: uuid.UUID, answer: DriverEventType) -> Delivery | None:
+        """Where the latest ``answer`` tapped for ``reservation_id`` is."""
+        return self._deliveries.get((reservation_id, answer))
 
     # -- the driver's taps ------------------------------------------------------------
     async def answer(
@@ -227,7 +255,7 @@ class DriverDisplay:
         answer: DriverEventType,
         reason: CannotStopReason | None = None,
     ) -> DriverEvent:
-        """Take one tap: store it durably, update the card, and queue it for sending."""
+        """Take one tap: store it durably, update the card, and send it until its receipt."""
         async with self._answer_lock:
             view = self.store.view(reservation_id)
             if view is None:
@@ -246,8 +274,8 @@ class DriverDisplay:
                 at=utcnow(),
             )
             # Durable first: once this returns, a crash or a tunnel cannot lose the tap.
-            await self.outbox.add(event)
-            self._unsent += 1
+            await self.sender.send(event)
+            self._deliveries[(reservation_id, answer)] = Delivery("sending")
             self.store.record_answer(reservation_id, answer)
         if answer is DriverEventType.ACKNOWLEDGED or answer in CLOSING_ANSWERS:
             self.policy.acknowledged(reservation_id)
@@ -259,7 +287,6 @@ class DriverDisplay:
             event.id,
         )
         self.changes.bump()
-        self._send_wake.set()
         return event
 
     async def publish_position(self, position: VehiclePosition) -> None:
@@ -296,6 +323,10 @@ class DriverDisplay:
         if change is None:
             logger.debug("vehicle %s: dropped stale alert for %s", self.vehicle_id, reservation_id)
             return
+        if alert is None:
+            # The card is gone: so is what it showed about its taps (pending ones still go).
+            for key in [k for k in self._deliveries if k[0] == reservation_id]:
+                del self._deliveries[key]
         logger.info(
             "vehicle %s: alert %s %s (%s)",
             self.vehicle_id,
@@ -309,38 +340,17 @@ class DriverDisplay:
         self.changes.bump()
 
     # -- background tasks -------------------------------------------------------------
-    async def _send_loop(self) -> None:
-        while True:
-            await self._send_wake.wait()
-            self._send_wake.clear()
-            try:
-                for event in await self.outbox.unsent():
-                    await self._send_one(event)
-            except Exception as exc:
-                # A disk error must not end the sender: retry the whole backlog later.
-                self._record_error(f"outbox failed: {exc}")
-                await asyncio.sleep(1.0)
-                self._send_wake.set()
+    def _remember(self, tap: StoredTap) -> None:
+        event = tap.event
+        self.store.record_answer(event.reservation_id, event.type)
+        self._deliveries[(event.reservation_id, event.type)] = Delivery.of(tap.outcome, tap.detail)
 
-    async def _send_one(self, event: DriverEvent) -> None:
-        topic = self.topics.vehicle_events(self.vehicle_id)
-        while True:
-            try:
-                # Waits across reconnects; the session re-sends an in-flight copy itself.
-                await self.runtime.mqtt.publish(topic, event, qos=1)
-            except PublishRefusedError as exc:
-                self._record_error(f"answer {event.id} refused: {exc}")
-                await self.outbox.mark_rejected(str(event.id), str(exc))
-            except OutgoingQueueFullError:
-                await asyncio.sleep(1.0)
-                continue
-            except SessionClosedError:
-                return
-            else:
-                await self.outbox.mark_sent(str(event.id))
-                logger.info("vehicle %s: answer %s delivered", self.vehicle_id, event.id)
-            break
-        self._unsent = await self.outbox.unsent_count()
+    def _on_settled(self, event: DriverEvent, settlement: Settlement) -> None:
+        key = (event.reservation_id, event.type)
+        if settlement.outcome == "refused":
+            self._record_error(f"answer {event.id} refused: {settlement.detail}")
+        if settlement.outcome != "withdrawn":
+            self._deliveries[key] = Delivery.of(settlement.outcome, settlement.detail)
         self.changes.bump()
 
     async def _sound_loop(self) -> None:
@@ -372,7 +382,7 @@ class DriverDisplay:
 
     def _health_facts(self) -> HealthFacts:
         return HealthFacts(
-            queue_depth=self._unsent + self._sounds.qsize(),
+            queue_depth=self.unsent + self._sounds.qsize(),
             speaker_ok=self.sound.speaker_ok,
             last_error=self.last_error,
         )

@@ -44,11 +44,10 @@ TEXTS: Final = StringTable(
             "zh-TW": "離線：回覆會保留並在連線後送出",
             "en": "Offline: answers are kept and sent later",
         },
+        # Counted until the server's receipt: "delivered" means the server has it.
         "unsent": {
-            "zh-TW": "{n} 個回覆待送出",
-            "en": plural(
-                one="{n} answer waiting to be sent", other="{n} answers waiting to be sent"
-            ),
+            "zh-TW": "{n} 個回覆尚未送達",
+            "en": plural(one="{n} answer not yet delivered", other="{n} answers not yet delivered"),
         },
         "language": {"zh-TW": "語言", "en": "Language"},
         "theme": {"zh-TW": "顯示", "en": "Theme"},
@@ -63,7 +62,12 @@ TEXTS: Final = StringTable(
         "eta.minutes": {"zh-TW": "約 {n} 分鐘", "en": "{n} min away"},
         "note": {"zh-TW": "備註", "en": "Note"},
         "status": {"zh-TW": "狀態", "en": "Status"},
+        "sending": {"zh-TW": "送出中：{answer}", "en": "Sending: {answer}"},
         "recorded": {"zh-TW": "已記錄：{answer}", "en": "Recorded: {answer}"},
+        "refused": {
+            "zh-TW": "未被接受：{answer}（{detail}）",
+            "en": "Not accepted: {answer} ({detail})",
+        },
         "answers": {"zh-TW": "回覆", "en": "Answers"},
         "choose_reason": {"zh-TW": "無法停靠：請選原因", "en": "Can't stop: choose a reason"},
         "answer.acknowledged": {"zh-TW": "確認", "en": "Acknowledge"},

@@ -25,14 +25,15 @@ __all__ = ["DisplaySettings"]
 class DisplaySettings(DeviceSettings):
     """One onboard display: its vehicle, broker login, screen, sound and state dir.
 
-    The broker fields (``broker_host``, ``password``, ``credentials_file`` ...) are the
+    The broker fields (``broker_host``, ``password``, ``credentials_file`` ...) and how
+    unanswered taps are sent again (``resend_first_s``, ``resend_max_s``) are the
     shared device settings of ``broker_config.device.runtime``.
     """
 
     model_config = SettingsConfigDict(env_prefix="BUSHAIL_DISPLAY_", extra="ignore")
 
     vehicle_id: str | None = None
-    #: Holds ``{vehicle_id}/taps.sqlite3``, the answers not yet acknowledged by the broker.
+    #: Holds ``{vehicle_id}/taps.sqlite3``: the answers until the server's receipt, and a day after.
     state_dir: Path = Path("state/display")
     health_interval_s: float = Field(default=DEFAULT_HEALTH_INTERVAL_S, gt=0)
 

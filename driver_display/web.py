@@ -11,7 +11,7 @@ URL is ``server.url``). Routes:
 - ``POST /answers``: a tap (form fields ``reservation_id``, ``type``, ``reason``).
   From the page's script: 204, or a JSON problem with a localized ``title``; from a
   plain form post (no script): 303 back to the page.
-- ``GET /healthz``: liveness with the broker link and the unsent answers.
+- ``GET /healthz``: liveness with the broker link and the answers without a receipt (``unsent``).
 """
 
 from __future__ import annotations

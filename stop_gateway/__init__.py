@@ -8,6 +8,7 @@ handles the stop's buttons: repeat, help, cancel, and booking without a phone.
 Modules: ``announcements`` and ``numbers`` (pure wording and number reading),
 ``calls`` (pure call tracking: seq, moments, ETA thresholds), ``buttons`` (keypads and
 the routes offered for booking), ``booking`` (the spoken route menu and the booking
-it sends), ``gateway`` (the device), ``settings``
+it sends), ``presses`` (help and cancel sent until the server's receipt, and what the
+stop says of them), ``gateway`` (the device), ``settings``
 (``BUSHAIL_GATEWAY_``), ``cli``. Data: ``lexicon.zh-TW.json``, ``lexicon.en.json``.
 """

@@ -68,6 +68,7 @@ class Moment(enum.StrEnum):
 
 class Prompt(enum.StrEnum):
     HELP_SENT = "help_sent"
+    HELP_QUEUED = "help_queued"
     NO_BOOKING = "no_booking"
     CANCELLING = "cancelling"
     MENU_INTRO = "menu_intro"
@@ -114,6 +115,11 @@ _MOMENTS: Final[Mapping[Moment, tuple[str, str]]] = {
 
 _PROMPTS: Final[Mapping[Prompt, tuple[str, str]]] = {
     Prompt.HELP_SENT: ("已通知服務人員，請稍候", "Staff have been notified; please wait"),
+    # Said when the help press has not reached the server yet; HELP_SENT follows once it has.
+    Prompt.HELP_QUEUED: (
+        "目前無法連線，恢復連線後會通知服務人員",
+        "No connection right now; staff will be notified as soon as it is back",
+    ),
     Prompt.NO_BOOKING: (
         "本站目前沒有預約。按預約鍵可預約公車",
         "There is no booking at this stop. Press book to book a bus",

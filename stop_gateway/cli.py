@@ -70,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("--routes-file", type=Path, help="JSON list of routes serving the stop")
     add("--lexicon-file", type=Path, help='pronunciation fixes {"zh-TW": {...}, "en": {...}}')
     add("--health-interval", dest="health_interval_s", type=float, help="seconds between health")
+    add(
+        "--state-dir",
+        type=Path,
+        help="keep button presses not yet answered by the server here, across restarts "
+        "(default: in memory only)",
+    )
     add("--no-self-test", dest="self_test", action="store_false", default=None)
     add("--keyboard", action="store_true", help="read the buttons from this terminal. " + KEYS_HELP)
     add("--log-level", default="INFO", help="logging level (default INFO)")

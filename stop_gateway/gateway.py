@@ -8,6 +8,11 @@ keypad; the book button's menu is :class:`~stop_gateway.booking.BookingMenu`). F
 gateways in one process, pass ``speaker=make_speaker(TextSink())`` (no TTS engine, no
 thread).
 
+Buttons: book, cancel and help are StopEvents kept and sent again until the server's
+receipt for them arrives, and what the stop says follows what the server did; see
+:mod:`stop_gateway.presses` (help, cancel) and :mod:`stop_gateway.booking` (book). Repeat
+is the stop's own business: sent once, not answered.
+
 Calls: tracked by reservation with ``seq`` (stale and duplicate deliveries dropped);
 an empty retained payload ends the call. After every (re)connect the gateway waits
 ``resync_settle_s`` while queued and retained calls arrive, then says each changed
@@ -27,6 +32,13 @@ from types import TracebackType
 from typing import Any, Self
 
 from broker_config.device.audio import make_sink
+from broker_config.device.pending_file import SqlitePendingStore
+from broker_config.device.receipts import (
+    EventSender,
+    MemoryPendingStore,
+    PendingStore,
+    Settlement,
+)
 from broker_config.device.runtime import DeviceRuntime, HealthFacts
 from broker_config.device.speech import Speaker, VoiceConfig, make_speaker
 from broker_config.device.speech_queue import SpeechQueue
@@ -53,6 +65,7 @@ from stop_gateway.announcements import (
 from stop_gateway.booking import BookingMenu
 from stop_gateway.buttons import Keypad, RouteChoice, load_routes_file, parse_route_spec
 from stop_gateway.calls import CallTracker, CallUpdate
+from stop_gateway.presses import ButtonEvents
 from stop_gateway.settings import GatewaySettings
 
 __all__ = ["StopGateway", "gateway_version", "routes_from_settings", "speaker_from_settings"]
@@ -130,6 +143,20 @@ class StopGateway:
             probe=self._health_facts,
             endpoint=endpoint,
         )
+        path = settings.pending_path()
+        #: The presses' file when ``state_dir`` is set (else they are kept in memory).
+        self.pending_file = SqlitePendingStore(path, StopEvent) if path is not None else None
+        store: PendingStore[StopEvent] = self.pending_file or MemoryPendingStore()
+        #: Button events until the server's receipt (see ``stop_gateway.presses``).
+        self.sender: EventSender[StopEvent] = EventSender(
+            self.runtime.mqtt,
+            events_topic=self.topics.stop_events(self.stop_id),
+            receipts_topic=self.topics.stop_receipts(self.stop_id),
+            store=store,
+            backoff=settings.backoff(),
+            on_settled=self._on_settled,
+            name=f"stop {self.stop_id}",
+        )
         #: Called with each route the booking menu offers (tests, displays).
         self.offer_listeners: list[Callable[[RouteChoice], None]] = []
         self._settling = True  # until the first connection has settled
@@ -137,6 +164,15 @@ class StopGateway:
         #: Every task the gateway starts, until it ends; the named ones below are in it too.
         self._tasks: set[asyncio.Task[None]] = set()
         self._settle_task: asyncio.Task[None] | None = None
+        self.presses = ButtonEvents(
+            stop_id=self.stop_id,
+            settings=settings,
+            sender=self.sender,
+            prompt=self._prompt,
+            online=lambda: self.runtime.mqtt.connected,
+            record_error=self.runtime.record_error,
+            spawn=self._spawn,
+        )
         self.booking = BookingMenu(
             stop_id=self.stop_id,
             settings=settings,
@@ -144,18 +180,30 @@ class StopGateway:
             offer_listeners=self.offer_listeners,
             queue=self.queue,
             prompt=self._prompt,
-            send_booking=self._send_booking,
+            send_booking=self.presses.book,
+            withdraw=self.sender.withdraw,
+            online=lambda: self.runtime.mqtt.connected,
             spawn=self._spawn,
         )
 
     # -- lifetime -------------------------------------------------------------------------
     async def __aenter__(self) -> Self:
         await self.queue.__aenter__()
-        mqtt = self.runtime.mqtt
-        mqtt.on_connection_change(self._on_connection_change)
-        await mqtt.subscribe(self.topics.stop_calls_filter(self.stop_id), self._on_call)
-        await mqtt.subscribe(self.topics.stop_announce(self.stop_id), self._on_announce)
-        await self.runtime.__aenter__()
+        try:
+            if self.pending_file is not None:
+                await self.pending_file.__aenter__()
+            mqtt = self.runtime.mqtt
+            mqtt.on_connection_change(self._on_connection_change)
+            await mqtt.subscribe(self.topics.stop_calls_filter(self.stop_id), self._on_call)
+            await mqtt.subscribe(self.topics.stop_announce(self.stop_id), self._on_announce)
+            # Before the session connects, like the subscriptions above: see DriverDisplay.
+            await self.sender.__aenter__()
+            await self.presses.restored()
+            await self.runtime.__aenter__()
+        except BaseException:
+            await self._close_pending()
+            await self.queue.__aexit__(None, None, None)
+            raise
         if self.settings.self_test:
             self._spawn(self._self_test())
         return self
@@ -167,14 +215,26 @@ class StopGateway:
         tb: TracebackType | None,
     ) -> None:
         await self._cancel_tasks()
+        await self.sender.stop()
         await self.runtime.__aexit__(exc_type, exc, tb)
+        await self._close_pending()
         await self.queue.__aexit__(exc_type, exc, tb)
 
     async def abort(self) -> None:
         """Stop as a crash would: no goodbye, so the broker publishes the last will."""
         await self._cancel_tasks()
+        await self.sender.stop()
         await self.runtime.abort()
+        await self._close_pending()
         await self.queue.__aexit__(None, None, None)
+
+    async def _close_pending(self) -> None:
+        await self.sender.stop()
+        if self.pending_file is not None:
+            await self.pending_file.__aexit__(None, None, None)
+
+    def _on_settled(self, event: StopEvent, settlement: Settlement) -> None:
+        self.presses.settled(event, settlement)
 
     async def wait_connected(self, timeout: float | None = None) -> None:
         await self.runtime.mqtt.wait_connected(timeout)
@@ -203,9 +263,9 @@ class StopGateway:
 
     def _health_facts(self) -> HealthFacts:
         return HealthFacts(
-            queue_depth=self.queue.depth,
+            queue_depth=self.queue.depth + self.sender.pending_count,
             speaker_ok=self.speaker.speaker_ok,
-            last_error=self.queue.last_error,
+            last_error=self.queue.last_error or self.sender.last_error,
         )
 
     # -- speaking -------------------------------------------------------------------------
@@ -317,7 +377,7 @@ class StopGateway:
             await self.press(action)
 
     async def press(self, action: ButtonAction) -> None:
-        """Handle one button press."""
+        """Handle one button press (what follows the server's answer runs in the background)."""
         logger.info("stop %s: button %s", self.stop_id, action)
         if action is ButtonAction.BOOK:
             self.booking.press()
@@ -328,10 +388,9 @@ class StopGateway:
             for call in calls:
                 self._announce_update(self.tracker.summary(call))
             latest = calls[-1].reservation_id if calls else None
-            await self._send(ButtonAction.REPEAT, reservation_id=latest, quiet=True)
+            await self._send_repeat(latest)
         elif action is ButtonAction.HELP:
-            if await self._send(ButtonAction.HELP):
-                self._prompt(Prompt.HELP_SENT)
+            await self.presses.help()
         elif action is ButtonAction.CANCEL:
             if self.booking.cancel():
                 return
@@ -339,28 +398,12 @@ class StopGateway:
             if latest_call is None:
                 self._prompt(Prompt.NO_BOOKING)
                 return
-            if await self._send(ButtonAction.CANCEL, reservation_id=latest_call.reservation_id):
-                self._prompt(Prompt.CANCELLING, RouteText.from_call(latest_call))
+            await self.presses.cancel(latest_call)
 
-    async def _send(
-        self,
-        action: ButtonAction,
-        *,
-        reservation_id: uuid.UUID | None = None,
-        route: RouteChoice | None = None,
-        quiet: bool = False,
-    ) -> bool:
-        """Publish a StopEvent; on failure say so (unless ``quiet``) and return False."""
+    async def _send_repeat(self, reservation_id: uuid.UUID | None) -> None:
+        """Publish a ``repeat`` once (the server neither applies nor answers it)."""
         mqtt = self.runtime.mqtt
-        event = StopEvent(
-            id=uuid.uuid4(),
-            action=action,
-            route_id=route.route_id if route is not None else None,
-            direction_id=route.direction_id if route is not None else None,
-            reservation_id=reservation_id,
-            lang=self.settings.first_language,
-            at=utcnow(),
-        )
+        event = self.presses.event(ButtonAction.REPEAT, reservation_id=reservation_id)
         try:
             if not mqtt.connected:
                 raise MqttError("not connected to the broker")
@@ -371,12 +414,4 @@ class StopGateway:
                 timeout=self.settings.publish_timeout_s,
             )
         except (MqttError, TimeoutError) as exc:
-            logger.warning("stop %s: %s not sent: %s", self.stop_id, action, exc)
-            self.runtime.record_error(f"{action} not sent: {exc}")
-            if not quiet:
-                self._prompt(Prompt.OFFLINE)
-            return False
-        return True
-
-    async def _send_booking(self, route: RouteChoice) -> bool:
-        return await self._send(ButtonAction.BOOK, route=route)
+            logger.info("stop %s: repeat not sent: %s", self.stop_id, exc)

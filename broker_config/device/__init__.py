@@ -10,6 +10,9 @@ each other. Modules:
   repeats merged.
 - :mod:`~broker_config.device.runtime`: device settings, MQTT session with birth/will
   status, periodic health, broker loss/reconnect logging.
+- :mod:`~broker_config.device.receipts`: a device's events kept and sent again until the
+  server's receipt for them arrives; :mod:`~broker_config.device.resend` is its pure
+  schedule (which pending events to send when).
 
 Importing this package loads no TTS engine: pyttsx3 starts only when a speaker with
 an audio sink first speaks.

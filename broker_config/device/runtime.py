@@ -4,8 +4,10 @@ Public API
 ----------
 - :class:`DeviceSettings`: the pydantic-settings base of a device's settings: broker
   host/port/TLS, topic root, ``login``, ``password`` (SecretStr) or the broker's
-  ``credentials_file`` to look the password up in, MQTT ``client_id`` and the health
-  period. Subclass it with your own ``env_prefix`` (``BUSHAIL_GATEWAY_`` ...).
+  ``credentials_file`` to look the password up in, MQTT ``client_id``, the health
+  period, and how events without a receipt are sent again (``resend_first_s`` doubling
+  up to ``resend_max_s``: ``settings.backoff()``, see ``broker_config.device.receipts``).
+  Subclass it with your own ``env_prefix`` (``BUSHAIL_GATEWAY_`` ...).
   ``settings.endpoint(default_login)`` gives the BrokerEndpoint.
 - :class:`HealthFacts`: what the device adds to its health (queue depth, speaker state,
   its own last error); a ``HealthProbe`` is a function returning them.
@@ -42,6 +44,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from broker_config.const import DEFAULT_ROOT
+from broker_config.device.resend import DEFAULT_RESEND_FIRST_S, DEFAULT_RESEND_MAX_S, Backoff
 from broker_config.errors import MqttError
 from broker_config.messages import DeviceHealth, utcnow
 from broker_config.registry import Credentials
@@ -79,6 +82,15 @@ class DeviceSettings(BaseSettings):
     #: None: the login, so the persistent session survives restarts.
     client_id: str | None = None
     health_interval_s: float = Field(default=30.0, gt=0)
+    #: An event without the server's receipt is sent again after this many seconds,
+    #: then after twice as long each time, up to ``resend_max_s`` (and at every reconnect).
+    resend_first_s: float = Field(default=DEFAULT_RESEND_FIRST_S, gt=0)
+    resend_max_s: float = Field(default=DEFAULT_RESEND_MAX_S, gt=0)
+
+    def backoff(self) -> Backoff:
+        """The waits between copies of an event the server has not answered yet."""
+        longest = max(self.resend_first_s, self.resend_max_s)
+        return Backoff(first_s=self.resend_first_s, max_s=longest)
 
     def endpoint(self, default_login: str) -> BrokerEndpoint:
         """Where and as whom to connect; the password comes from settings or the file."""

@@ -1,4 +1,5 @@
-"""Test factories of the driver display: DriverAlerts with readable defaults."""
+"""Test factories of the driver display: DriverAlerts with readable defaults, a running
+display, and the server's receipts a test sends in place of the API."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from broker_config.broker import ManagedBroker
-from broker_config.messages import DriverAlert, Localized, ReservationStatus
-from broker_config.topics import Owner, login_for
+from broker_config.messages import DriverAlert, EventReceipt, Localized, ReservationStatus, utcnow
+from broker_config.session import MqttSession
+from broker_config.topics import Owner, Topics, login_for
 from driver_display.display import DriverDisplay
 from driver_display.outbox import SqliteOutbox
 from driver_display.settings import DisplaySettings
@@ -82,3 +84,15 @@ async def until(display: DriverDisplay, predicate: Callable[[], bool], timeout: 
             await display.changes.wait(display.changes.version)
 
     await asyncio.wait_for(_wait(), timeout)
+
+
+async def send_receipt(
+    server: MqttSession,
+    vehicle_id: str,
+    event_id: uuid.UUID,
+    outcome: Literal["applied", "duplicate", "refused"] = "applied",
+    detail: str | None = None,
+) -> None:
+    """Answer a tap as the API does: an EventReceipt on the vehicle's receipts topic."""
+    receipt = EventReceipt(event_id=event_id, outcome=outcome, detail=detail, at=utcnow())
+    await server.publish(Topics().vehicle_receipts(vehicle_id), receipt, qos=1)

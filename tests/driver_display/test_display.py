@@ -27,13 +27,14 @@ from broker_config.messages import (
     utcnow,
 )
 from broker_config.topics import Topics
+from driver_display.deliveries import Delivery
 from driver_display.display import AnswerNotAllowedError, DriverDisplay, UnknownAlertError
 from driver_display.outbox import MemoryOutbox, SqliteOutbox
 from driver_display.settings import DisplaySettings
 from driver_display.sound import Cue, SoundPlan
 from driver_display.sound_output import RecordingSoundOutput
 from tests.conftest import ConnectFn, Inbox
-from tests.driver_display.factories import MakeAlert, running_display, until
+from tests.driver_display.factories import MakeAlert, running_display, send_receipt, until
 
 
 class QueueSource:
@@ -144,6 +145,7 @@ async def test_tap_is_published_and_buttons_follow(
         event = await display.answer(rid, DriverEventType.ACKNOWLEDGED)
         got = decode(DriverEvent, (await inbox.get()).payload)
         assert got == event
+        await send_receipt(server, "V1", event.id)
         with pytest.raises(AnswerNotAllowedError):
             await display.answer(rid, DriverEventType.ACKNOWLEDGED)  # no double ack
 
@@ -156,6 +158,7 @@ async def test_tap_is_published_and_buttons_follow(
         got = decode(DriverEvent, (await inbox.get()).payload)
         assert got == cannot
         assert got.reason is CannotStopReason.STOP_BLOCKED
+        await send_receipt(server, "V1", cannot.id)
         view = display.store.view(rid)
         assert view is not None
         assert view.answers == ()
@@ -163,7 +166,7 @@ async def test_tap_is_published_and_buttons_follow(
         await inbox.expect_nothing()
 
 
-async def test_tap_while_broker_is_down_is_delivered_once(
+async def test_tap_while_broker_is_down_is_sent_after_it_returns_until_its_receipt(
     broker: ManagedBroker,
     connect: ConnectFn,
     inbox: Inbox,
@@ -188,18 +191,23 @@ async def test_tap_while_broker_is_down_is_delivered_once(
         await broker.start()
         got = decode(DriverEvent, (await inbox.get(timeout=30)).payload)
         assert got.id == event.id
+        assert display.unsent == 1  # the broker has it; the server has not answered yet
+        await send_receipt(server, "V1", event.id)
         await until(display, lambda: display.unsent == 0, timeout=10)
+        assert display.delivery(rid, DriverEventType.ACKNOWLEDGED) == Delivery("recorded")
+        while not inbox.queue.empty():  # copies sent before the receipt came
+            assert decode(DriverEvent, inbox.queue.get_nowait().payload).id == event.id
         await inbox.expect_nothing(within=1.0)
 
 
-async def test_unsent_taps_are_sent_once_in_order_after_a_restart(
+async def test_pending_taps_are_sent_in_order_after_a_restart_until_their_receipts(
     broker: ManagedBroker,
     connect: ConnectFn,
     inbox: Inbox,
     topics: Topics,
     tmp_path: Path,
 ) -> None:
-    # Taps stored by a display that died before the broker acknowledged them.
+    # Taps stored by a display that died before the server's receipts came.
     settings = DisplaySettings(vehicle_id="V2", state_dir=tmp_path)
     events = [
         DriverEvent(
@@ -218,11 +226,100 @@ async def test_unsent_taps_are_sent_once_in_order_after_a_restart(
     async with running_display(broker, tmp_path, "V2") as display:
         got = [decode(DriverEvent, (await inbox.get()).payload) for _ in events]
         assert got == events
+        for event in events:
+            await send_receipt(server, "V2", event.id, "duplicate")
         await until(display, lambda: display.unsent == 0)
         # The replayed taps also count as answered on the screen.
         assert display.store.answered(events[0].reservation_id) == (DriverEventType.ACKNOWLEDGED,)
     async with running_display(broker, tmp_path, "V2"):
         await inbox.expect_nothing(within=0.5)
+
+
+async def test_a_tap_is_sent_again_until_its_receipt_and_the_screen_says_so(
+    broker: ManagedBroker,
+    connect: ConnectFn,
+    inbox: Inbox,
+    topics: Topics,
+    tmp_path: Path,
+    make_alert: MakeAlert,
+) -> None:
+    server = await connect("server.api")
+    await server.subscribe(topics.vehicle_events("V1"), inbox)
+    async with running_display(
+        broker, tmp_path, "V1", resend_first_s=0.1, resend_max_s=0.2
+    ) as display:
+        alert = make_alert()
+        rid = alert.reservation_id
+        await server.publish(topics.vehicle_alert("V1", rid), alert, retain=True)
+        await until(display, lambda: display.store.get(rid) is not None)
+        event = await display.answer(rid, DriverEventType.ACKNOWLEDGED)
+        # Nobody answers: the same tap goes out again, and the card says "sending".
+        copies = [decode(DriverEvent, (await inbox.get()).payload) for _ in range(3)]
+        assert {c.id for c in copies} == {event.id}
+        state = display.state()
+        assert state.unsent == 1
+        assert state.delivery(state.views[0]) == Delivery("sending")
+        await send_receipt(server, "V1", event.id)
+        await until(display, lambda: display.unsent == 0)
+        state = display.state()
+        assert state.delivery(state.views[0]) == Delivery("recorded")
+        while not inbox.queue.empty():  # copies on their way as the receipt came
+            inbox.queue.get_nowait()
+        await inbox.expect_nothing(within=0.6)
+
+
+async def test_a_refused_tap_shows_the_servers_reason(
+    broker: ManagedBroker,
+    connect: ConnectFn,
+    inbox: Inbox,
+    topics: Topics,
+    tmp_path: Path,
+    make_alert: MakeAlert,
+) -> None:
+    server = await connect("server.api")
+    await server.subscribe(topics.vehicle_events("V1"), inbox)
+    async with running_display(broker, tmp_path, "V1") as display:
+        alert = make_alert(status=ReservationStatus.AT_STOP)
+        rid = alert.reservation_id
+        await server.publish(topics.vehicle_alert("V1", rid), alert, retain=True)
+        await until(display, lambda: display.store.get(rid) is not None)
+        event = await display.answer(rid, DriverEventType.BOARDED)
+        assert decode(DriverEvent, (await inbox.get()).payload).id == event.id
+        reason = "the booking is cancelled"
+        await send_receipt(server, "V1", event.id, "refused", reason)
+        await until(display, lambda: display.unsent == 0)
+        assert display.delivery(rid, DriverEventType.BOARDED) == Delivery("refused", reason)
+        assert display.last_error is not None
+        assert reason in display.last_error
+    # After a restart the card still shows why (the outbox keeps the reason).
+    async with running_display(broker, tmp_path, "V1") as again:
+        await until(again, lambda: again.store.get(rid) is not None)
+        assert again.delivery(rid, DriverEventType.BOARDED) == Delivery("refused", reason)
+        assert again.unsent == 0
+
+
+async def test_a_receipt_kept_for_the_display_while_it_was_away_settles_its_tap(
+    broker: ManagedBroker,
+    connect: ConnectFn,
+    inbox: Inbox,
+    topics: Topics,
+    tmp_path: Path,
+    make_alert: MakeAlert,
+) -> None:
+    server = await connect("server.api")
+    await server.subscribe(topics.vehicle_events("V1"), inbox)
+    alert = make_alert()
+    rid = alert.reservation_id
+    async with running_display(broker, tmp_path, "V1") as display:
+        await server.publish(topics.vehicle_alert("V1", rid), alert, retain=True)
+        await until(display, lambda: display.store.get(rid) is not None)
+        event = await display.answer(rid, DriverEventType.ACKNOWLEDGED)
+        assert decode(DriverEvent, (await inbox.get()).payload).id == event.id
+    # The server answers while the display is switched off: its session keeps the receipt.
+    await send_receipt(server, "V1", event.id)
+    async with running_display(broker, tmp_path, "V1") as display:
+        await until(display, lambda: display.unsent == 0)
+        assert display.delivery(rid, DriverEventType.ACKNOWLEDGED) == Delivery("recorded")
 
 
 async def test_status_health_and_position(

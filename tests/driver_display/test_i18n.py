@@ -31,8 +31,8 @@ def test_every_enum_has_a_label(lang: Lang) -> None:
 @pytest.mark.parametrize(
     ("n", "en", "zh"),
     [
-        (1, "1 answer waiting to be sent", "1 個回覆待送出"),
-        (3, "3 answers waiting to be sent", "3 個回覆待送出"),
+        (1, "1 answer not yet delivered", "1 個回覆尚未送達"),
+        (3, "3 answers not yet delivered", "3 個回覆尚未送達"),
     ],
 )
 def test_unsent_count(n: int, en: str, zh: str) -> None:

@@ -21,7 +21,7 @@ from broker_config.topics import Topics
 from driver_display.display import DriverDisplay
 from driver_display.web import ScreenServer, create_app
 from tests.conftest import ConnectFn, Inbox
-from tests.driver_display.factories import MakeAlert, running_display
+from tests.driver_display.factories import MakeAlert, running_display, send_receipt
 from tests.support.browser import axe_violations, describe
 
 pytestmark = pytest.mark.browser
@@ -96,9 +96,16 @@ async def test_alert_appears_acknowledge_publishes_and_card_changes(
     event = decode(DriverEvent, (await inbox.get()).payload)
     assert event.reservation_id == rid
     assert event.type is DriverEventType.ACKNOWLEDGED
-    # The tap is on the card at once, even before the server answers.
-    await page.locator(_card(rid) + " .answered").wait_for()
+    # The tap is on the card at once, "sending" until the server's receipt.
+    await page.locator(_card(rid) + ' .answered[data-delivery="sending"]').wait_for()
+    assert "Sending: Acknowledge" in await card.inner_text()
     assert await card.locator('button[value="acknowledged"]').count() == 0
+    assert await page.locator('#link[data-unsent="1"]').count() == 1
+    assert "1 answer not yet delivered" in await page.locator("#link").inner_text()
+    await send_receipt(server, "V1", event.id)
+    await page.locator(_card(rid) + ' .answered[data-delivery="recorded"]').wait_for()
+    assert "Recorded: Acknowledge" in await card.inner_text()
+    await page.locator('#link[data-unsent="0"]').wait_for()
 
     acked = alert.model_copy(update={"seq": 2, "status": ReservationStatus.ACKNOWLEDGED})
     await server.publish(topics.vehicle_alert("V1", rid), acked, retain=True)
@@ -132,8 +139,33 @@ async def test_cannot_stop_with_a_reason(
     event = decode(DriverEvent, (await inbox.get()).payload)
     assert event.type is DriverEventType.CANNOT_STOP
     assert event.reason is CannotStopReason.BUS_FULL
-    await page.locator(_card(rid) + " .answered").wait_for()
+    await page.locator(_card(rid) + ' .answered[data-delivery="sending"]').wait_for()
+    assert "送出中：無法停靠" in await card.inner_text()
+    await send_receipt(server, "V1", event.id)
+    await page.locator(_card(rid) + ' .answered[data-delivery="recorded"]').wait_for()
     assert "已記錄：無法停靠" in await card.inner_text()
+
+
+async def test_a_refused_tap_shows_the_servers_reason_on_its_card(
+    display: DriverDisplay,
+    screen_url: str,
+    page: Page,
+    server: MqttSession,
+    inbox: Inbox,
+    topics: Topics,
+    make_alert: MakeAlert,
+) -> None:
+    await server.subscribe(topics.vehicle_events("V1"), inbox)
+    alert = make_alert(status=ReservationStatus.AT_STOP)
+    rid = alert.reservation_id
+    await server.publish(topics.vehicle_alert("V1", rid), alert, retain=True)
+    await _open(page, screen_url + "/?lang=en")
+    card = page.locator(_card(rid, "at_stop"))
+    await card.locator('button[value="boarded"]').click()
+    event = decode(DriverEvent, (await inbox.get()).payload)
+    await send_receipt(server, "V1", event.id, "refused", "the booking is cancelled")
+    await page.locator(_card(rid) + ' .answered[data-delivery="refused"]').wait_for()
+    assert "Not accepted: Boarded (the booking is cancelled)" in await card.inner_text()
 
 
 async def test_cleared_alert_disappears_and_order_follows_stops(
@@ -205,6 +237,12 @@ async def test_no_axe_violations(
         await page.locator(_card(alert.reservation_id)).wait_for()
     assert await page.evaluate("document.documentElement.lang") == lang
     assert await page.evaluate("document.documentElement.dataset.theme") == theme
+    # A tap waiting for its receipt and one refused are on the checked page too.
+    waiting = await display.answer(alerts[1].reservation_id, DriverEventType.ACKNOWLEDGED)
+    refused = await display.answer(alerts[2].reservation_id, DriverEventType.ALIGHTED)
+    await send_receipt(server, "V1", refused.id, "refused", "the booking is completed")
+    await page.locator(_card(alerts[2].reservation_id) + ' [data-delivery="refused"]').wait_for()
+    assert display.delivery(alerts[1].reservation_id, waiting.type) is not None
     # The reason list open too, so its buttons are checked.
     await page.locator(_card(alerts[0].reservation_id) + " summary").click()
     violations = await axe_violations(page)

@@ -186,6 +186,10 @@ def test_rider_language_is_said_first() -> None:
 
 PROMPTS = {
     Prompt.HELP_SENT: ("已通知服務人員，請稍候", "Staff have been notified; please wait"),
+    Prompt.HELP_QUEUED: (
+        "目前無法連線，恢復連線後會通知服務人員",
+        "No connection right now; staff will be notified as soon as it is back",
+    ),
     Prompt.NO_BOOKING: (
         "本站目前沒有預約。按預約鍵可預約公車",
         "There is no booking at this stop. Press book to book a bus",

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
 from broker_config.broker import ManagedBroker
 from broker_config.device.audio import TextSink
+from broker_config.device.pending_file import SqlitePendingStore
 from broker_config.device.speech import TextSpeaker
 from broker_config.messages import (
     Announcement,
@@ -21,17 +23,20 @@ from broker_config.messages import (
     DeviceHealth,
     DeviceState,
     DeviceStatus,
+    EventReceipt,
     Lang,
     Localized,
     ReservationStatus,
     StopCall,
     StopEvent,
     decode,
+    utcnow,
 )
 from broker_config.session import MqttSession
 from broker_config.topics import Topics
 from stop_gateway.gateway import StopGateway
 from stop_gateway.settings import GatewaySettings
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -122,6 +127,17 @@ def stop_call(
 
 async def publish_call(server: MqttSession, topics: Topics, call: StopCall) -> None:
     await server.publish(topics.stop_call("S1", call.reservation_id), call, qos=1, retain=True)
+
+
+async def send_receipt(
+    server: MqttSession,
+    event_id: uuid.UUID,
+    outcome: Literal["applied", "duplicate", "refused"] = "applied",
+    detail: str | None = None,
+) -> None:
+    """Answer a button event as the API does, on the stop's receipts topic."""
+    receipt = EventReceipt(event_id=event_id, outcome=outcome, detail=detail, at=utcnow())
+    await server.publish(Topics().stop_receipts("S1"), receipt, qos=1)
 
 
 async def test_a_call_from_the_server_is_announced_and_stale_ones_are_not(
@@ -295,7 +311,9 @@ async def test_help_and_cancel_buttons(
         "There is no booking at this stop. Press book to book a bus",
     ]
     await gateway.press(ButtonAction.HELP)
-    assert decode(StopEvent, (await inbox.get()).payload).action is ButtonAction.HELP
+    help_press = decode(StopEvent, (await inbox.get()).payload)
+    assert help_press.action is ButtonAction.HELP
+    await send_receipt(server, help_press.id)
     assert await sink.texts(2) == [
         "已通知服務人員，請稍候",
         "Staff have been notified; please wait",
@@ -309,9 +327,193 @@ async def test_help_and_cancel_buttons(
         "正在取消三零七路 往板橋的預約",
         "Cancelling the booking for Bus three oh seven to Bahn chow",
     ]
+    await send_receipt(server, event.id)
     await publish_call(server, topics, stop_call(2, ReservationStatus.CANCELLED))
     assert await sink.texts(2) == [
         "三零七路 往板橋 的預約已取消",
         "Bus three oh seven to Bahn chow: the booking is cancelled",
     ]
     assert gateway.tracker.active() == []
+    assert gateway.sender.pending_count == 0
+
+
+# -- button events until the server's receipt ----------------------------------------------
+
+HELP_SENT = ["已通知服務人員，請稍候", "Staff have been notified; please wait"]
+HELP_QUEUED = [
+    "目前無法連線，恢復連線後會通知服務人員",
+    "No connection right now; staff will be notified as soon as it is back",
+]
+BOOK_FAILED = [
+    "預約沒有成功，請稍後再試，或按求助鍵",
+    "The booking did not go through; please try again later or press help",
+]
+
+
+async def test_help_pressed_offline_is_promised_then_confirmed_by_its_receipt(
+    make_gateway: MakeGateway, connect: Any, topics: Topics, inbox: Any, broker: ManagedBroker
+) -> None:
+    server = await connect("server.api")
+    await server.subscribe(topics.stop_events("S1"), inbox)
+    gateway, sink = await make_gateway()
+    await broker.stop()
+    await eventually(lambda: not gateway.runtime.mqtt.connected, what="the gateway offline")
+    await gateway.press(ButtonAction.HELP)
+    # Offline: said at once that staff will be notified, not that they have been.
+    assert await sink.texts(2) == HELP_QUEUED
+    assert gateway.sender.pending_count == 1
+    await broker.start()
+    press = decode(StopEvent, (await inbox.get(30)).payload)
+    assert press.action is ButtonAction.HELP
+    await sink.expect_silence(0.3)  # the broker has it; the server has not answered
+    await send_receipt(server, press.id)
+    assert await sink.texts(2) == HELP_SENT
+    assert gateway.sender.pending_count == 0
+
+
+async def test_help_without_an_answer_is_sent_again_until_the_receipt(
+    make_gateway: MakeGateway, connect: Any, topics: Topics, inbox: Any
+) -> None:
+    server = await connect("server.api")
+    await server.subscribe(topics.stop_events("S1"), inbox)
+    gateway, sink = await make_gateway(receipt_wait_s=0.2, resend_first_s=0.1, resend_max_s=0.2)
+    await gateway.press(ButtonAction.HELP)
+    copies = [decode(StopEvent, (await inbox.get()).payload) for _ in range(3)]
+    assert len({c.id for c in copies}) == 1
+    assert await sink.texts(2) == HELP_QUEUED  # no receipt within receipt_wait_s
+    await send_receipt(server, copies[0].id, "duplicate")
+    assert await sink.texts(2) == HELP_SENT
+    assert gateway.sender.pending_count == 0
+    assert gateway.runtime.health().queue_depth == 0
+
+
+async def test_a_cancel_the_server_refuses_says_there_is_no_booking(
+    make_gateway: MakeGateway, connect: Any, topics: Topics, inbox: Any
+) -> None:
+    server = await connect("server.api")
+    await server.subscribe(topics.stop_events("S1"), inbox)
+    gateway, sink = await make_gateway()
+    await publish_call(server, topics, stop_call(1))
+    await sink.texts(2)
+    await gateway.press(ButtonAction.CANCEL)
+    event = decode(StopEvent, (await inbox.get()).payload)
+    assert (await sink.texts(2))[1] == "Cancelling the booking for Bus three oh seven to Bahn chow"
+    await send_receipt(server, event.id, "refused", "no active booking to cancel")
+    assert await sink.texts(2) == [
+        "本站目前沒有預約。按預約鍵可預約公車",
+        "There is no booking at this stop. Press book to book a bus",
+    ]
+
+
+async def _hear(sink: HeardSink, text: str, within: float = 10.0) -> None:
+    async with asyncio.timeout(within):
+        while (await sink.next(within))[1] != text:
+            pass
+
+
+async def _book(gateway: StopGateway) -> None:
+    offers: asyncio.Queue[str] = asyncio.Queue()
+    gateway.offer_listeners.append(lambda route: offers.put_nowait(route.route_id))
+    await gateway.press(ButtonAction.BOOK)
+    assert await asyncio.wait_for(offers.get(), 5) == "307"
+    await gateway.press(ButtonAction.BOOK)
+
+
+async def test_a_booking_the_server_refuses_is_said_to_have_failed_at_once(
+    make_gateway: MakeGateway, connect: Any, topics: Topics, inbox: Any
+) -> None:
+    server = await connect("server.api")
+    await server.subscribe(topics.stop_events("S1"), inbox)
+    gateway, sink = await make_gateway(routes=["307:0:307:307:板橋:Banqiao"])
+    await _book(gateway)
+    event = decode(StopEvent, (await inbox.get()).payload)
+    assert event.action is ButtonAction.BOOK
+    await send_receipt(server, event.id, "refused", "one booking per route")
+    await _hear(sink, BOOK_FAILED[1], within=5.0)  # not after book_confirm_timeout_s (30 s)
+
+
+async def test_a_booking_the_server_never_got_is_given_up_at_the_deadline(
+    make_gateway: MakeGateway, connect: Any, topics: Topics, inbox: Any
+) -> None:
+    server = await connect("server.api")
+    await server.subscribe(topics.stop_events("S1"), inbox)
+    gateway, sink = await make_gateway(
+        routes=["307:0:307:307:板橋:Banqiao"], book_confirm_timeout_s=1.0, resend_first_s=0.2
+    )
+    await _book(gateway)
+    event = decode(StopEvent, (await inbox.get()).payload)
+    await _hear(sink, BOOK_FAILED[1])
+    assert gateway.sender.pending_count == 0
+    while not inbox.queue.empty():  # copies sent before the deadline
+        assert decode(StopEvent, inbox.queue.get_nowait().payload).id == event.id
+    await inbox.expect_nothing(0.6)  # given up: no copy after the stop said it failed
+
+
+async def test_a_booking_the_server_applied_is_never_said_to_have_failed(
+    make_gateway: MakeGateway, connect: Any, topics: Topics, inbox: Any
+) -> None:
+    server = await connect("server.api")
+    await server.subscribe(topics.stop_events("S1"), inbox)
+    gateway, sink = await make_gateway(
+        routes=["307:0:307:307:板橋:Banqiao"], book_confirm_timeout_s=0.5
+    )
+    await _book(gateway)
+    event = decode(StopEvent, (await inbox.get()).payload)
+    await send_receipt(server, event.id)
+    await eventually(lambda: gateway.sender.pending_count == 0, what="the receipt")
+    # Past the deadline with no call yet: the booking exists, so it did not fail.
+    said: list[str] = []
+    with contextlib.suppress(TimeoutError):
+        while True:
+            said.append((await sink.next(1.0))[1])
+    assert BOOK_FAILED[1] not in said
+
+
+async def test_a_help_press_kept_on_disk_outlives_a_kill_and_is_announced_when_applied(
+    make_gateway: MakeGateway,
+    connect: Any,
+    topics: Topics,
+    inbox: Any,
+    broker: ManagedBroker,
+    tmp_path: Path,
+) -> None:
+    server = await connect("server.api")
+    await server.subscribe(topics.stop_events("S1"), inbox)
+    gateway, sink = await make_gateway(state_dir=tmp_path / "gateway")
+    await broker.stop()
+    await eventually(lambda: not gateway.runtime.mqtt.connected, what="the gateway offline")
+    await gateway.press(ButtonAction.HELP)
+    assert await sink.texts(2) == HELP_QUEUED
+    await gateway.abort()  # as kill -9 would: the promise is on disk only
+    await broker.start()
+    again, heard = await make_gateway(state_dir=tmp_path / "gateway")
+    press = decode(StopEvent, (await inbox.get(30)).payload)
+    assert press.action is ButtonAction.HELP
+    await send_receipt(server, press.id)
+    await _hear(heard, HELP_SENT[1])
+    await eventually(lambda: again.sender.pending_count == 0, what="nothing pending")
+
+
+async def test_a_booking_kept_from_before_a_restart_past_its_deadline_is_given_up(
+    make_gateway: MakeGateway, connect: Any, topics: Topics, inbox: Any, tmp_path: Path
+) -> None:
+    server = await connect("server.api")
+    await server.subscribe(topics.stop_events("S1"), inbox)
+    settings = GatewaySettings(stop_id="S1", state_dir=tmp_path / "gateway")
+    path = settings.pending_path()
+    assert path is not None
+    old = datetime.now(UTC) - timedelta(hours=1)
+    stale = StopEvent(
+        id=uuid.uuid4(), action=ButtonAction.BOOK, route_id="307", direction_id=0, at=old
+    )
+    help_press = StopEvent(id=uuid.uuid4(), action=ButtonAction.HELP, at=old)
+    async with SqlitePendingStore(path, StopEvent) as store:
+        await store.add(stale)
+        await store.add(help_press)
+    gateway, _sink = await make_gateway(state_dir=tmp_path / "gateway")
+    assert decode(StopEvent, (await inbox.get()).payload).id == help_press.id
+    assert [e.id for e in gateway.sender.pending_events()] == [help_press.id]
+    await send_receipt(server, help_press.id)
+    await eventually(lambda: gateway.sender.pending_count == 0, what="nothing pending")
+    async with SqlitePendingStore(path, StopEvent) as reopened:
+        assert await reopened.pending() == []
