@@ -9,9 +9,11 @@ decides which pending events to send at a given moment:
   by default): a server that is away is not flooded, one that is back soon hears soon;
 - after every (re)connection every pending event is due at once and the back-off
   starts over: a broker restart is when copies are most likely to have been lost;
-- whenever an event is due, the pending events made before it are sent with it, oldest
-  first, so the server hears a device's events in the order they were made (a driver's
-  "acknowledged" before the same driver's "boarded").
+- the events due at a moment go out oldest first. An earlier event that is not due
+  was sent moments ago on the same connection, whose order MQTT keeps, so the server
+  hears a device's events in the order they were made (a driver's "acknowledged"
+  before the same driver's "boarded") without re-sending every earlier event with each
+  new one (that multiplied the copies by the backlog while the server was away).
 
 Times are whatever the caller's clock gives (``time.monotonic()`` in devices, a fake
 number in tests).
@@ -87,13 +89,8 @@ class ResendSchedule(Generic[K]):
         return entry.attempts if entry is not None else 0
 
     def due(self, now: float) -> list[K]:
-        """The events to send at ``now``: each one due, and every pending one before it."""
-        keys = list(self._entries)
-        last = -1
-        for index, key in enumerate(keys):
-            if self._entries[key].due_at <= now:
-                last = index
-        return keys[: last + 1]
+        """The events to send at ``now``, oldest first."""
+        return [key for key, entry in self._entries.items() if entry.due_at <= now]
 
     def sent(self, key: K, now: float) -> None:
         """A copy of ``key`` went out at ``now``: the next is due after the back-off."""

@@ -60,22 +60,28 @@ def test_adding_an_event_twice_keeps_its_place_and_backoff() -> None:
     assert schedule.attempts("a") == 1
 
 
-def test_a_due_event_takes_the_older_pending_ones_along_in_order() -> None:
+def test_only_due_events_go_oldest_first_without_the_backlog() -> None:
     schedule: ResendSchedule[str] = ResendSchedule(Backoff(first_s=2.0, max_s=30.0))
     schedule.add("old", 0.0)
-    for t in (0.0, 2.0, 6.0, 14.0):  # "old" has backed off to 16 s
+    for t in (0.0, 2.0, 6.0, 14.0):  # "old" has backed off to its next copy at 30 s
         schedule.sent("old", t)
     schedule.add("new", 15.0)
-    # "new" is due, "old" is not (next at 30): both go, the older first.
-    assert schedule.due(15.0) == ["old", "new"]
-    schedule.add("newest", 15.0)
-    schedule.sent("old", 15.0)
+    # "new" is due, "old" is not: a new event does not drag the backlog along.
+    assert schedule.due(15.0) == ["new"]
     schedule.sent("new", 15.0)
-    assert schedule.due(15.0) == ["old", "new", "newest"]
-    schedule.sent("newest", 15.0)
+    schedule.add("newest", 16.0)
+    assert schedule.due(16.0) == ["newest"]
+    schedule.sent("newest", 16.0)
+    # Each on its own back-off; when several are due they go oldest first.
+    assert schedule.due(30.0) == ["old", "new", "newest"]
+    for key in ("old", "new", "newest"):
+        schedule.sent(key, 30.0)
     # Nothing due: nothing sent, even though events are pending.
-    assert schedule.due(16.0) == []
+    assert schedule.due(31.0) == []
     assert list(schedule) == ["old", "new", "newest"]
+    # After a reconnection everything is due again, oldest first.
+    schedule.reconnected(32.0)
+    assert schedule.due(32.0) == ["old", "new", "newest"]
 
 
 def test_a_reconnection_makes_everything_due_and_restarts_the_backoff() -> None:
