@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import Iterator
 from types import TracebackType
 from typing import Any, Self
@@ -15,7 +16,6 @@ from typing import Any, Self
 import uvicorn
 from fastapi import FastAPI
 
-from broker_config.broker import free_port
 from rider_api.state import AppState
 
 __all__ = ["InProcessServer"]
@@ -44,7 +44,10 @@ class InProcessServer:
     ) -> None:
         self.app = app
         self.host = host
-        self.port = port or free_port(host)
+        # Bound here and handed to uvicorn: a port picked free and bound later could be
+        # taken in between (by any outgoing connection's ephemeral port).
+        self._socket = socket.create_server((host, port))
+        self.port: int = self._socket.getsockname()[1]
         self._start_timeout_s = start_timeout_s
         options: dict[str, Any] = {"log_level": "warning", "lifespan": "on", **config}
         server_class = uvicorn.Server if own_signals else _QuietSignals
@@ -62,7 +65,9 @@ class InProcessServer:
         return state
 
     async def __aenter__(self) -> Self:
-        self._task = asyncio.create_task(self._server.serve(), name=f"api:{self.port}")
+        self._task = asyncio.create_task(
+            self._server.serve(sockets=[self._socket]), name=f"api:{self.port}"
+        )
         try:
             async with asyncio.timeout(self._start_timeout_s):
                 # uvicorn offers a flag, not an event, for "started".
@@ -91,6 +96,9 @@ class InProcessServer:
     async def stop(self, timeout: float = 15.0) -> None:
         self._server.should_exit = True
         task, self._task = self._task, None
-        if task is not None:
-            with contextlib.suppress(asyncio.CancelledError, SystemExit):
-                await asyncio.wait_for(task, timeout)
+        try:
+            if task is not None:
+                with contextlib.suppress(asyncio.CancelledError, SystemExit):
+                    await asyncio.wait_for(task, timeout)
+        finally:
+            self._socket.close()
