@@ -7,6 +7,8 @@ its own ``receive`` untouched, so the booking path pays one header scan.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -88,6 +90,7 @@ class BodyLimitMiddleware:
             if not over or started:
                 raise
         if over and not started:
+            await _drain(receive, budget=self.max_body_bytes * 4, within_s=1.0)
             await self._refuse(scope, receive, send, declared=None)
 
     async def _refuse(
@@ -112,6 +115,22 @@ class BodyLimitMiddleware:
             max_body_bytes=limit,
         )
         await response(scope, receive, send)
+
+
+async def _drain(receive: Receive, *, budget: int, within_s: float) -> None:
+    """Read and drop what the client is still sending, a little (bounded in bytes and
+    time): a connection closed on unread data is reset, and the client would then see
+    the reset instead of the 413."""
+    left = budget
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(within_s):
+            while left > 0:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return
+                left -= len(message.get("body", b""))
+                if not message.get("more_body", False):
+                    return
 
 
 def _content_length(scope: Scope) -> int | None:

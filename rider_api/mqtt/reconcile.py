@@ -40,9 +40,6 @@ __all__ = ["ReconcileReport", "Reconciler"]
 
 logger = logging.getLogger(__name__)
 
-#: A stop id no gateway has: the marker's topic matches the calls filter, nobody reads it.
-_MARKER_STOP = "bushail-reconcile"
-
 
 @dataclass(frozen=True, slots=True)
 class ReconcileReport:
@@ -144,7 +141,10 @@ class Reconciler:
         """Topics of the non-empty retained calls and alerts on the broker now."""
         t = self._topics
         found: set[str] = set()
-        marker = t.stop_call(_MARKER_STOP, uuid.uuid4())
+        client_id = f"bushail-reconcile-{uuid.uuid4().hex[:8]}"
+        # Outside every device's and server's filters (only the server may write under
+        # server/), so no other subscriber sees it.
+        marker = f"{t.root}/server/{client_id}/reconcile-marker"
         done = asyncio.Event()
 
         async def collect(msg: ReceivedMessage) -> None:
@@ -154,7 +154,7 @@ class Reconciler:
                 found.add(msg.topic)
 
         options = SessionOptions(
-            client_id=f"bushail-reconcile-{uuid.uuid4().hex[:8]}",
+            client_id=client_id,
             clean_start=True,
             session_expiry_s=0,
             root=t.root,
@@ -163,8 +163,9 @@ class Reconciler:
             await scan.wait_connected(self._scan_timeout_s)
             for kind in (TopicKind.STOP_CALL, TopicKind.VEHICLE_ALERT):
                 await scan.subscribe(t.all_of(kind), collect)
+            await scan.subscribe(marker, collect)
             # Retained messages are sent on subscribing, before anything published after.
-            await scan.publish(marker, b"", qos=1, retain=False)
+            await scan.publish(marker, b"x", qos=1, retain=False)
             async with asyncio.timeout(self._scan_timeout_s):
                 await done.wait()
         return found
