@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Query, Request, status
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -16,6 +16,8 @@ from rider_api.state import AppState
 
 __all__ = [
     "CurrentRider",
+    "LatitudeQuery",
+    "LongitudeQuery",
     "OperatorDep",
     "PageOperatorDep",
     "SessionDep",
@@ -116,3 +118,7 @@ async def page_operator(request: Request, state: StateDep) -> str:
 
 OperatorDep = Annotated[str, Depends(current_operator)]
 PageOperatorDep = Annotated[str, Depends(page_operator)]
+
+#: A place given by the caller (``?lat=&lon=``), for "near me".
+LatitudeQuery = Annotated[float | None, Query(ge=-90, le=90)]
+LongitudeQuery = Annotated[float | None, Query(ge=-180, le=180)]

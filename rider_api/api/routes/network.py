@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from broker_config.const import ID_PATTERN
-from rider_api.api.deps import CurrentRider, SessionDep
+from rider_api.api.deps import CurrentRider, LatitudeQuery, LongitudeQuery, SessionDep
 from rider_api.core.problems import Problem
 from rider_api.network.queries import (
     get_route_detail,
@@ -36,8 +36,8 @@ async def find_stops(
         str | None,
         Query(max_length=100, description="Words of the stop's name, zh-TW or English."),
     ] = None,
-    lat: Annotated[float | None, Query(ge=-90, le=90)] = None,
-    lon: Annotated[float | None, Query(ge=-180, le=180)] = None,
+    lat: LatitudeQuery = None,
+    lon: LongitudeQuery = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> list[StopPublic]:
     """Find stops by name (either language, 台 and 臺 alike) or nearest first."""

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from rider_api.api.deps import SessionDep
+from rider_api.api.deps import LatitudeQuery, LongitudeQuery, SessionDep
 from rider_api.network.queries import search_stops
 from rider_api.web.deps import OptionalRider
 from rider_api.web.strings import t
@@ -24,8 +24,8 @@ async def find(
     rider: OptionalRider,
     session: SessionDep,
     q: Annotated[str, Query(max_length=100)] = "",
-    lat: Annotated[float | None, Query(ge=-90, le=90)] = None,
-    lon: Annotated[float | None, Query(ge=-180, le=180)] = None,
+    lat: LatitudeQuery = None,
+    lon: LongitudeQuery = None,
 ) -> Response:
     if rider is None:
         return to_start()

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from rider_api.api.deps import StateDep
+from rider_api.api.deps import LatitudeQuery, LongitudeQuery, StateDep
 from rider_api.web.deps import OptionalRider
 from rider_api.web.strings import t
 from rider_api.web.views import choice_value, page_lang, render, to_start
@@ -23,8 +23,8 @@ async def voice(
     rider: OptionalRider,
     state: StateDep,
     text: Annotated[str, Query(max_length=500)] = "",
-    lat: Annotated[float | None, Query(ge=-90, le=90)] = None,
-    lon: Annotated[float | None, Query(ge=-180, le=180)] = None,
+    lat: LatitudeQuery = None,
+    lon: LongitudeQuery = None,
 ) -> Response:
     """The read-back of a spoken or typed request; booking needs the explicit yes (a POST)."""
     if rider is None:
