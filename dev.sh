@@ -85,7 +85,9 @@ case "${1:-}" in
         echo "== mypy --strict"
         "$VENV/bin/mypy" broker_config rider_api stop_gateway driver_display simulators tests bench
         echo "== pytest"
-        exec "$VENV/bin/pytest" "$@"
+        # Two workers: most tests wait on a broker, a browser or a database, so two
+        # processes halve the wall time even on two cores (BUSHAIL_TEST_WORKERS=0: one).
+        exec "$VENV/bin/pytest" -n "${BUSHAIL_TEST_WORKERS:-2}" "$@"
         ;;
     setup)
         setup

@@ -27,6 +27,7 @@ import httpx
 from sqlalchemy import text
 from sqlmodel import SQLModel
 
+from bench.common import percentile
 from broker_config.broker import BrokerSettings, ManagedBroker, free_port
 from broker_config.registry import DeviceRegistry, read_gtfs_stop_ids
 from broker_config.session import MqttSession, ReceivedMessage, SessionOptions
@@ -37,11 +38,6 @@ from rider_api.db.migrate import upgrade
 from rider_api.network.importer import import_feed
 
 FEED = Path(__file__).resolve().parent.parent / "rider_api" / "data" / "taipei_demo"
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def _prepare_db(url: str) -> list[tuple[str, str, int]]:
@@ -73,7 +69,9 @@ def _prepare_db(url: str) -> list[tuple[str, str, int]]:
 
 async def run(label: str, url: str, rate: float, duration: float, workdir: Path) -> None:
     choices = _prepare_db(url)
-    registry = DeviceRegistry(stops=read_gtfs_stop_ids(FEED))
+    # The subscriber reads as a monitor: the server's own login would take the API's
+    # session over (the broker binds client ids to logins).
+    registry = DeviceRegistry(stops=read_gtfs_stop_ids(FEED), monitors={"bench"})
     settings = BrokerSettings(state_dir=workdir / f"broker-{label}", port=0)
     async with ManagedBroker(settings, registry) as broker:
         port = free_port()
@@ -84,6 +82,8 @@ async def run(label: str, url: str, rate: float, duration: float, workdir: Path)
             "BUSHAIL_API_MQTT_PORT": str(broker.port),
             "BUSHAIL_API_MQTT_CREDENTIALS_FILE": str(broker.state_dir / "credentials.json"),
             "BUSHAIL_API_MAX_BOOKINGS_PER_MINUTE_PER_RIDER": "1000",
+            # Every bench rider signs up from 127.0.0.1.
+            "BUSHAIL_API_SIGN_UP_LIMIT": "100000",
         }
         proc = subprocess.Popen(
             [
@@ -135,8 +135,8 @@ async def _measure(
         for i in range(max(1, total // 3 + 1)):
             r = await client.post("/v1/riders", json={"display_name": f"bench {i}"})
             riders.append({"Authorization": f"Bearer {r.json()['token']}"})
-        options = SessionOptions(clean_start=True)
-        async with MqttSession(broker.endpoint("server.api"), options) as sub:
+        options = SessionOptions(client_id="monitor.bench", clean_start=True)
+        async with MqttSession(broker.endpoint("monitor.bench"), options) as sub:
             await sub.wait_connected(10)
             await sub.subscribe(topics.all_of(TopicKind.STOP_CALL), on_call)
             sent: dict[str, float] = {}
@@ -179,7 +179,7 @@ async def _measure(
     print(
         f"{label:10s} bookings={len(sent)} errors={dict(errors)} lost={lost} "
         f"rate={len(sent) / elapsed:.1f}/s  POST->StopCall median={statistics.median(lat):.1f} ms "
-        f"p99={_percentile(lat, 0.99):.1f} ms max={max(lat):.1f} ms"
+        f"p99={percentile(lat, 0.99):.1f} ms max={max(lat):.1f} ms"
     )
 
 

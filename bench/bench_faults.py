@@ -9,8 +9,18 @@ bookings made, the device events made, and what was lost, duplicated or left stu
 everything has settled. Prints one row per fault and database; the exit code is 1 when
 anything was lost, duplicated or stuck, and every such item is listed under the table.
 
+With ``--instances N`` (2 or 3; PostgreSQL only) each fault runs on N API processes
+sharing the database (``simulators.cluster.faults``): requests round robin over the live
+instances, API faults on the leader (``api-kill``, ``api-restart``) or on one that does
+not lead (``api-kill-follower``, ``api-restart-follower``) at a moment drawn from
+``--seed``, every instance down for ``tap-api-down`` and ``press-both-down``. The table
+then also counts duplicated transitions, deliveries by (topic, seq) at a subscriber
+(duplicates / sent again after a fault / seq conflicts) and the take-over time after
+the leader's death.
+
     .venv/bin/python -m bench.bench_faults [--bookings 300] [--database sqlite|postgresql|both]
-        [--faults broker-kill,api-kill ...] [--postgres-url URL] [--keep]
+        [--instances 1|2|3] [--seed N] [--faults broker-kill,api-kill ...]
+        [--postgres-url URL] [--keep]
 """
 
 from __future__ import annotations
@@ -19,12 +29,14 @@ import argparse
 import asyncio
 import logging
 import os
+import random
 import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from simulators.cluster import run_fault_on_instances
 from simulators.faults import (
     FAULT_TEXT,
     DatabaseKind,
@@ -45,7 +57,25 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--bookings", type=int, default=300, help="bookings per fault (300)")
-    parser.add_argument("--database", choices=["sqlite", "postgresql", "both"], default="sqlite")
+    parser.add_argument(
+        "--database",
+        choices=["sqlite", "postgresql", "both"],
+        default=None,
+        help="sqlite (the default with one instance), postgresql (the only one with several) "
+        "or both",
+    )
+    parser.add_argument(
+        "--instances",
+        type=int,
+        default=1,
+        help="API instances per fault (1; several need PostgreSQL)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed of the moment an API fault strikes with several instances (random: printed)",
+    )
     parser.add_argument(
         "--faults", default="", help="comma-separated faults to run (default: all of them)"
     )
@@ -77,15 +107,27 @@ async def _run(
             for fault in faults:
                 workdir = root / f"{fault}-{database}"
                 try:
-                    report = await run_fault(
-                        fault,
-                        database=database,
-                        bookings=args.bookings,
-                        workdir=workdir,
-                        postgres_url=args.postgres_url,
-                        settle_s=args.settle,
-                        concurrency=args.concurrency,
-                    )
+                    if args.instances > 1:
+                        report = await run_fault_on_instances(
+                            fault,
+                            instances=args.instances,
+                            bookings=args.bookings,
+                            workdir=workdir,
+                            postgres_url=args.postgres_url,
+                            seed=args.seed,
+                            settle_s=args.settle,
+                            concurrency=args.concurrency,
+                        )
+                    else:
+                        report = await run_fault(
+                            fault,
+                            database=database,
+                            bookings=args.bookings,
+                            workdir=workdir,
+                            postgres_url=args.postgres_url,
+                            settle_s=args.settle,
+                            concurrency=args.concurrency,
+                        )
                 except Exception as exc:
                     # The harness itself failed (a process that would not start ...).
                     crashed.append(f"{fault} on {database}: {type(exc).__name__}: {exc}")
@@ -115,22 +157,45 @@ def main(argv: list[str] | None = None) -> int:
     )
     for handler in logging.getLogger().handlers:
         handler.setLevel(logging.INFO if args.verbose else logging.ERROR)
+    if args.instances < 1:
+        print("--instances: 1 or more", file=sys.stderr)
+        return 2
+    several = args.instances > 1
+    if several and args.database not in (None, "postgresql"):
+        print(
+            f"--instances {args.instances} needs --database postgresql: several API instances "
+            "share one PostgreSQL database (SQLite serves one process only)",
+            file=sys.stderr,
+        )
+        return 2
     try:
-        faults = list(iter_faults([f for f in args.faults.split(",") if f]))
+        names = [f for f in args.faults.split(",") if f]
+        faults = list(iter_faults(names, instances=args.instances))
     except ValueError as exc:
         print(exc, file=sys.stderr)
         return 2
-    databases: list[DatabaseKind] = (
-        ["sqlite", "postgresql"] if args.database == "both" else [args.database]
-    )
+    chosen: str = args.database or ("postgresql" if several else "sqlite")
+    databases: list[DatabaseKind] = [
+        kind for kind in ("sqlite", "postgresql") if chosen in (kind, "both")
+    ]
+    if several and args.seed is None:
+        args.seed = random.SystemRandom().randrange(1_000_000)
     if "postgresql" in databases and not args.postgres_url:
-        print("PostgreSQL needs --postgres-url or BUSHAIL_TEST_POSTGRES_URL", file=sys.stderr)
+        what = f"{args.instances} API instances share" if several else "a run on"
+        print(
+            f"{what} PostgreSQL: give --postgres-url or BUSHAIL_TEST_POSTGRES_URL",
+            file=sys.stderr,
+        )
         return 2
     started = time.monotonic()
     crashed: list[str] = []
     reports = asyncio.run(_run(args, faults, databases, crashed))
     print(format_table(reports))
-    print(f"\n{args.bookings} bookings per fault, {time.monotonic() - started:.0f} s in all")
+    instances = f", {args.instances} API instances (seed {args.seed})" if several else ""
+    print(
+        f"\n{args.bookings} bookings per fault{instances}, "
+        f"{time.monotonic() - started:.0f} s in all"
+    )
     failed = [r for r in reports if not r.clean]
     for report in failed:
         print("\n" + report.describe())

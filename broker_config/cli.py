@@ -3,13 +3,14 @@
 bushail-broker run --state-dir state/broker --feed gtfs.zip --vehicles 5
 bushail-broker render --state-dir state/broker --vehicle-id KKA-1234
 bushail-broker password stop.TPE-1001 --state-dir state/broker
+bushail-broker tls init --state-dir state/broker --host broker.example.org
+bushail-broker device revoke stop.TPE-1001 --state-dir state/broker
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import signal
 import sys
@@ -17,15 +18,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from broker_config.admin import DeviceAdmin, LoginChange
+from broker_config.aio import cancel_and_wait
 from broker_config.broker import (
     BrokerSettings,
     ManagedBroker,
     MosquittoNotFoundError,
     free_port,
+    is_loopback,
     render,
 )
 from broker_config.errors import InvalidIdError
 from broker_config.registry import Credentials, DeviceRegistry, read_gtfs_stop_ids
+from broker_config.tls import certificate_expiry, certificate_names, init_tls
 
 __all__ = ["build_parser", "main"]
 
@@ -89,10 +94,28 @@ def _add_broker_options(parser: argparse.ArgumentParser, *, port_help: str) -> N
     )
     listeners = parser.add_argument_group("optional listeners")
     listeners.add_argument("--websocket-port", type=int, help="also listen for MQTT over WebSocket")
-    listeners.add_argument("--tls-port", type=int, help="also listen for MQTT over TLS")
+    listeners.add_argument(
+        "--tls-port",
+        type=int,
+        help="also listen for MQTT over TLS (8883 is usual), with the certificate of "
+        "'bushail-broker tls init' unless --tls-certfile/--tls-keyfile are given",
+    )
     listeners.add_argument("--tls-certfile", type=Path, help="server certificate (PEM)")
     listeners.add_argument("--tls-keyfile", type=Path, help="server private key (PEM)")
     listeners.add_argument("--tls-cafile", type=Path, help="CA bundle for client certificates")
+    listeners.add_argument(
+        "--allow-plaintext",
+        action="store_true",
+        default=None,
+        help="let plain MQTT listen on a --host other than loopback (a trusted private "
+        "network only; without it such a listener is refused, or bound to 127.0.0.1 "
+        "when TLS is on)",
+    )
+
+
+def _add_state_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--state-dir", type=Path, help="the broker's state directory")
+    parser.add_argument("--root", help="topic root prefix (default bushail/v1)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -128,7 +151,67 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pw.add_argument("login", metavar="LOGIN", help="e.g. stop.TPE-1001")
     pw.add_argument("--state-dir", type=Path, help="the broker's state directory")
+    _add_tls_parser(sub)
+    _add_device_parser(sub)
     return parser
+
+
+def _add_tls_parser(sub: Any) -> None:
+    tls = sub.add_parser(
+        "tls",
+        help="make a local CA and the broker's TLS certificate",
+        description="Certificates for the TLS listener, in STATE_DIR/tls/. Clients verify "
+        "the broker with ca.crt (BUSHAIL_API_MQTT_CA_FILE, BUSHAIL_GATEWAY_CA_FILE, "
+        "BUSHAIL_DISPLAY_CA_FILE) and log in with their passwords.",
+    )
+    tls_sub = tls.add_subparsers(dest="tls_command", required=True, metavar="ACTION")
+    init = tls_sub.add_parser(
+        "init",
+        help="make the CA (once) and a server certificate for the broker's names",
+        description="Make ca.key/ca.crt unless they exist (or --new-ca), and issue "
+        "server.key/server.crt for 127.0.0.1, ::1, localhost and every --host. Run it "
+        "again to add names or renew the server certificate; the CA stays, so clients "
+        "keep trusting the broker. Then run the broker with --tls-port 8883.",
+    )
+    init.add_argument("--state-dir", type=Path, help="the broker's state directory")
+    init.add_argument(
+        "--host",
+        dest="names",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a DNS name or IP address clients use to reach the broker; repeat for more",
+    )
+    init.add_argument(
+        "--new-ca",
+        action="store_true",
+        help="replace the CA too (every client must then be given the new ca.crt)",
+    )
+
+
+def _add_device_parser(sub: Any) -> None:
+    device = sub.add_parser(
+        "device",
+        help="rotate, revoke or restore a device login",
+        description="Change a login in the state dir; a broker running from it (bushail-"
+        "broker run) re-reads its password file at once, closes the connections the "
+        "change cut off, and the change is confirmed by the old password being refused.",
+    )
+    dev_sub = device.add_subparsers(dest="device_command", required=True, metavar="ACTION")
+    listing = dev_sub.add_parser("list", help="every login, and which are revoked")
+    _add_state_options(listing)
+    for action, text in (
+        ("rotate", "give LOGIN a new password; the old one is refused at once"),
+        ("revoke", "cut a stolen or retired device off: refused and disconnected at once"),
+        ("restore", "undo a revocation (with --new-password for a device back from a theft)"),
+    ):
+        cmd = dev_sub.add_parser(action, help=text, description=text[0].upper() + text[1:] + ".")
+        cmd.add_argument("login", metavar="LOGIN", help="e.g. stop.TPE-1001")
+        _add_state_options(cmd)
+        if action == "restore":
+            cmd.add_argument(
+                "--new-password", action="store_true", help="also give it a new password"
+            )
 
 
 def _settings(args: argparse.Namespace) -> BrokerSettings:
@@ -142,6 +225,7 @@ def _settings(args: argparse.Namespace) -> BrokerSettings:
         "tls_certfile": "tls_certfile",
         "tls_keyfile": "tls_keyfile",
         "tls_cafile": "tls_cafile",
+        "allow_plaintext": "allow_plaintext",
     }
     overrides: dict[str, Any] = {
         field: getattr(args, name)
@@ -172,10 +256,11 @@ async def _run(settings: BrokerSettings, registry: DeviceRegistry) -> int:
         loop.add_signal_handler(sig, stop.set)
     async with ManagedBroker(settings, registry) as broker:
         logger.info(
-            "mosquitto runs on %s:%d, state in %s; logins: %d; "
+            "mosquitto runs on %s:%d%s, state in %s; logins: %d; "
             "'bushail-broker password LOGIN --state-dir %s' prints a device's password",
-            settings.host,
+            broker.host,
             broker.port,
+            "" if broker.tls_port is None else f" and TLS on {settings.host}:{broker.tls_port}",
             broker.state_dir,
             len(broker.registry.logins()),
             broker.state_dir,
@@ -183,10 +268,7 @@ async def _run(settings: BrokerSettings, registry: DeviceRegistry) -> int:
         stopping = asyncio.create_task(stop.wait())
         exiting = asyncio.create_task(broker.wait())
         done, pending = await asyncio.wait({stopping, exiting}, return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*pending)
         if exiting in done:
             code = exiting.result()
             logger.error("mosquitto exited by itself (code %d): %s", code, broker.log_lines[-5:])
@@ -216,6 +298,66 @@ def _password(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tls(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    hosts = list(args.names)
+    if not is_loopback(settings.host):
+        hosts.append(settings.host)  # BUSHAIL_BROKER_HOST, unless a wildcard (left out)
+    files = init_tls(settings.state_dir, hosts=hosts, new_ca=args.new_ca)
+    names = ", ".join(certificate_names(files.server_cert))
+    expiry = certificate_expiry(files.server_cert).date().isoformat()
+    sys.stdout.write(
+        f"CA certificate (give it to every client): {files.ca_cert}\n"
+        f"CA key (keep it here, owner-only):       {files.ca_key}\n"
+        f"server certificate for {names}, valid until {expiry}:\n"
+        f"  {files.server_cert}\n  {files.server_key}\n"
+        f"Run the broker with --tls-port 8883 (or BUSHAIL_BROKER_TLS_PORT=8883).\n"
+    )
+    return 0
+
+
+def _describe(change: LoginChange) -> str:
+    if not change.reloaded:
+        return (
+            f"{change.login}: {change.kind}; no broker runs from this state dir: "
+            "the change applies when it starts"
+        )
+    if change.old_password_refused is None:
+        return f"{change.login}: {change.kind}; the broker has re-read its password file"
+    if change.old_password_refused:
+        return (
+            f"{change.login}: {change.kind}; the broker refuses the old password "
+            f"(confirmed after {change.confirmed_after_s:.2f} s) and has closed any "
+            "connection that used it"
+        )
+    return f"{change.login}: {change.kind}, BUT the broker still accepts the old password"
+
+
+async def _device_change(admin: DeviceAdmin, args: argparse.Namespace) -> LoginChange:
+    if args.device_command == "rotate":
+        return await admin.rotate(args.login)
+    if args.device_command == "revoke":
+        return await admin.revoke(args.login)
+    return await admin.restore(args.login, new_password=args.new_password)
+
+
+def _device(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    admin = DeviceAdmin(settings.state_dir, root=settings.root)
+    if args.device_command == "list":
+        for state in admin.logins():
+            sys.stdout.write(f"{state.login}{'  revoked' if state.revoked else ''}\n")
+        return 0
+    change = asyncio.run(_device_change(admin, args))
+    sys.stdout.write(_describe(change) + "\n")
+    if change.kind != "revoked":
+        sys.stdout.write(
+            f"'bushail-broker password {change.login} --state-dir {admin.state_dir}' "
+            "prints its password for the device\n"
+        )
+    return 1 if change.old_password_refused is False else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``bushail-broker`` console script."""
     args = build_parser().parse_args(argv)
@@ -226,14 +368,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "password":
         return _password(args)
     try:
+        if args.command == "tls":
+            return _tls(args)
+        if args.command == "device":
+            return _device(args)
         settings = _settings(args)
         registry = _registry(args)
         if args.command == "render":
-            port = settings.port or free_port(settings.host)
+            port = settings.port or free_port("127.0.0.1")
             sys.stdout.write(f"{render(settings, registry, port)}\n")
             return 0
         return asyncio.run(_run(settings, registry))
-    except (InvalidIdError, ValueError, OSError, MosquittoNotFoundError) as exc:
+    except (InvalidIdError, ValueError, KeyError, OSError, MosquittoNotFoundError) as exc:
         sys.stderr.write(f"bushail-broker: {exc}\n")
         return 1
 

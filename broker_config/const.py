@@ -17,13 +17,12 @@ DEFAULT_LANGUAGE: Final = "zh-TW"
 STOP_LOGIN_PREFIX: Final = "stop."
 VEHICLE_LOGIN_PREFIX: Final = "vehicle."
 SERVER_LOGIN_PREFIX: Final = "server."
+#: Read-only logins: each API instance's reconcile scan, observers and tools.
+MONITOR_LOGIN_PREFIX: Final = "monitor."
 
 #: Persistent device sessions live at least this long on the broker while offline.
 DEVICE_SESSION_EXPIRY_S: Final = 7200
 DEFAULT_KEEPALIVE_S: Final = 15
-
-#: Shared-subscription group the API instances use to split inbound device events.
-SERVER_SHARE_GROUP: Final = "bushail-api"
 
 #: A vehicle counts for assignment while its last position is younger than this.
 DEFAULT_POSITION_STALENESS_S: Final = 120.0

@@ -23,7 +23,9 @@ class BrokerEndpoint:
     port: int = 1883
     username: str | None = None
     password: str | None = None
+    #: Connect over TLS, verifying the broker's certificate and host name.
     tls: bool = False
+    #: The CA that signed the broker's certificate (None: the system's CAs).
     ca_file: str | None = None
 
 

@@ -42,6 +42,14 @@ class PublishRefusedError(MqttError):
         self.code = code
 
 
+class SubscribeRefusedError(MqttError):
+    """The broker answered a SUBSCRIBE with a failure reason code for some filters."""
+
+    def __init__(self, filters: list[str]) -> None:
+        super().__init__(f"broker refused subscriptions: {filters}")
+        self.filters = filters
+
+
 class OutgoingQueueFullError(MqttError):
     """Too many messages are waiting for the broker; the caller must slow down."""
 

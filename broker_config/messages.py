@@ -13,6 +13,7 @@ from typing import Annotated, Literal, Self, TypeVar
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -39,6 +40,7 @@ __all__ = [
     "Localized",
     "Message",
     "ReservationStatus",
+    "RiderNeed",
     "StopCall",
     "StopEvent",
     "VehiclePosition",
@@ -108,6 +110,26 @@ class CannotStopReason(enum.StrEnum):
     STOP_BLOCKED = "stop_blocked"
     UNSAFE = "unsafe"
     OTHER = "other"
+
+
+class RiderNeed(enum.StrEnum):
+    """What a rider asks the driver for, picked when booking (codes, never free text)."""
+
+    GUIDE_DOG = "guide_dog"
+    #: A wheelchair user: kneel the bus and put out the ramp.
+    WHEELCHAIR = "wheelchair"
+    HELP_BOARDING = "help_boarding"
+    #: Tell the rider when the bus reaches their stop.
+    TELL_MY_STOP = "tell_my_stop"
+
+
+def _known_needs(value: object) -> object:
+    """Needs a newer server may send that this reader does not know are dropped, not the
+    whole alert (a new code must never make an older display lose a pick-up)."""
+    if not isinstance(value, list | tuple):
+        return value
+    known = {n.value for n in RiderNeed}
+    return [n for n in value if not isinstance(n, str) or n in known]
 
 
 class ButtonAction(enum.StrEnum):
@@ -215,6 +237,15 @@ class DriverAlert(Message):
     updated_at: datetime | None = None
     #: True when the server re-sends an alert the driver has not acknowledged.
     reminder: bool = False
+    #: The route as riders and drivers say it, and where it heads (the direction).
+    route_name: Localized | None = None
+    headsign: Localized | None = None
+    #: What the rider asked for when booking, in ``RiderNeed`` order (unknown codes dropped).
+    needs: Annotated[tuple[RiderNeed, ...], BeforeValidator(_known_needs)] = ()
+    #: Where the rider gets off (on a pick-up; a drop-off's stop is ``stop_name``).
+    destination_name: Localized | None = None
+    #: The stop just before ``stop_id`` on the route: "drop off at X, after Y".
+    previous_stop_name: Localized | None = None
 
 
 class VehiclePosition(Message):

@@ -4,8 +4,9 @@ There is no network thread: the client's socket is watched with ``add_reader`` a
 ``add_writer`` as in paho's asyncio example, and ``keepalive`` runs paho's timers from a
 task. What paho reports lands on the loop: CONNACK, PUBACK and SUBACK reason codes in
 futures, messages in ``incoming``, a lost link in ``disconnected``. Only the TCP connect
-runs in a worker thread (DNS and connect block), so the socket callbacks of a connect
-come from there and are handed over to the loop.
+runs in a worker thread (DNS and connect block); the loop starts watching the socket
+once that has returned, and stops before paho closes it, so the selector never holds
+the number of a closed socket.
 
 Back-pressure: paho reads a packet only when we call ``loop_read``, so while the inbound
 queue is over its limit we stop watching the socket for reading and the bytes wait in
@@ -43,7 +44,7 @@ from broker_config.endpoint import BrokerEndpoint, SessionOptions
 from broker_config.errors import MqttError, SessionClosedError
 from broker_config.inbound import InboundCounters, InboundQueue
 
-__all__ = ["Incoming", "PahoLoop", "connect_blocking", "make_client"]
+__all__ = ["Incoming", "PahoLoop", "connect_blocking", "make_client", "tls_context"]
 
 logger = logging.getLogger(__name__)
 
@@ -66,11 +67,38 @@ def make_client(endpoint: BrokerEndpoint, options: SessionOptions) -> paho.Clien
     if endpoint.username is not None:
         client.username_pw_set(endpoint.username, endpoint.password)
     if endpoint.tls:
-        ctx = ssl.create_default_context(cafile=endpoint.ca_file)
-        client.tls_set_context(ctx)
+        client.tls_set_context(tls_context(endpoint))
     client.max_inflight_messages_set(options.max_inflight)
     client.max_queued_messages_set(options.max_pending)
     return client
+
+
+def tls_context(endpoint: BrokerEndpoint) -> ssl.SSLContext:
+    """How a client verifies the broker: its certificate must chain to ``ca_file`` (the
+    system's CAs when None) and name the host connected to; TLS 1.2 at least.
+
+    paho wraps the socket with ``server_hostname=host`` and, as the context checks host
+    names, does not switch the check off.
+    """
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=endpoint.ca_file)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.check_hostname = True
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.sslsocket_class = _ClosingSSLSocket
+    return ctx
+
+
+class _ClosingSSLSocket(ssl.SSLSocket):
+    """Closes itself when its handshake fails: paho leaves that socket to the garbage
+    collector, so every refused attempt (an untrusted broker, plain text on the port)
+    would hold a file descriptor until a collection."""
+
+    def do_handshake(self, block: bool = False) -> None:
+        try:
+            super().do_handshake(block)
+        except BaseException:
+            self.close()
+            raise
 
 
 def connect_blocking(
@@ -268,18 +296,39 @@ class PahoLoop:
 
     # -- the socket -----------------------------------------------------------------------
     def _on_socket_open(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        # Called in the connect worker thread: the socket is watched by ``watch_socket``
+        # on the loop once the connect has returned, never from here. A socket the
+        # worker opens and closes again (a refused TCP or TLS connect) is then never
+        # registered, and the loop never holds a closed file descriptor.
         with contextlib.suppress(OSError, AttributeError):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._soon(self._watch_socket, client, sock.fileno())
 
-    def _watch_socket(self, client: paho.Client, fd: int) -> None:
+    def watch_socket(self) -> None:
+        """Watch the socket a connect opened; call on the loop after it has returned.
+
+        Its CONNECT waits in paho's queue until now (the write callback ignores the
+        worker thread) and is written here.
+        """
+        client = self.require_client()
         loop = self.require_loop()
+        sock = client.socket()
+        fd = sock.fileno() if sock is not None else -1
+        if fd < 0:
+            return
+        # A number the selector still holds is stale (this socket is new): some other
+        # library closed a watched socket without unwatching it. Left there, the watch
+        # below would change only asyncio's bookkeeping and never reach epoll.
+        for unwatch in (loop.remove_reader, loop.remove_writer):
+            with contextlib.suppress(OSError):
+                unwatch(fd)
         self._sock_fd = fd
         self.connection += 1
         # Read even if the queue is full: the CONNACK must come in. _read_ready pauses
         # again after it if the queue is still over its limit.
         self._read_paused = False
         loop.add_reader(fd, self._read_ready, client)
+        if client.want_write():
+            self._flush(fd, client)
 
     def _read_ready(self, client: paho.Client) -> None:
         self._reading = True
@@ -363,18 +412,27 @@ class PahoLoop:
         loop.call_soon(self._read_ready, client)
 
     def _on_socket_close(self, client: paho.Client, userdata: Any, sock: Any) -> None:
-        self._soon(self.drop_socket)
+        # paho closes the socket right after this returns. Its file descriptor must leave
+        # the loop's selector first: a number the selector still holds after the close
+        # belongs to the next socket opened (an HTTP connection, a listener), whose
+        # registration then silently fails or is removed by a late drop.
+        if threading.get_ident() == self._loop_thread:
+            if sock.fileno() == self._sock_fd:
+                self.drop_socket()
+        elif self._sock_fd is not None and sock.fileno() == self._sock_fd:
+            # The worker closes only sockets the session dropped before reconnecting, or
+            # ones it opened itself (never watched): this would be a bug.
+            logger.error("mqtt %s: a watched socket was closed off the loop", self._name)
+            self._soon(self.drop_socket)
 
     def _on_socket_register_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
         # paho has bytes to send (a PUBLISH, a PUBACK ...). On the event loop thread we
         # write them at once: going through add_writer costs two more turns of the
         # selector on the path of every publish and every acknowledgement.
         fd = sock.fileno()
-        if fd < 0:
-            return
-        if threading.get_ident() != self._loop_thread:
-            self._soon(self._add_writer, fd, client)  # from the connect worker thread
-        elif self._reading:
+        if fd < 0 or threading.get_ident() != self._loop_thread:
+            return  # the connect worker's CONNECT: written by ``watch_socket``
+        if self._reading:
             # Inside paho's own read loop: write once it has returned (no syscall).
             self.require_loop().call_soon(self._flush, fd, client)
         else:
@@ -400,7 +458,7 @@ class PahoLoop:
 
     def _on_socket_unregister_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
         fd = sock.fileno()
-        if fd >= 0:
+        if fd >= 0 and fd == self._sock_fd and threading.get_ident() == self._loop_thread:
             self.require_loop().remove_writer(fd)
 
     def _soon(self, callback: Callable[..., object], *args: Any) -> None:

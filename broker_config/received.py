@@ -41,6 +41,10 @@ class Subscriptions:
     def add(self, topic_filter: str, qos: int, handler: Handler) -> None:
         self._entries.append((topic_filter, qos, handler))
 
+    def remove(self, topic_filter: str, handler: Handler) -> None:
+        """Forget one ``add`` (a subscription the broker refused)."""
+        self._entries = [e for e in self._entries if not (e[0] == topic_filter and e[2] is handler)]
+
     def filters(self) -> list[tuple[str, int]]:
         """Each filter once, at the QoS it was last subscribed with."""
         wanted = {f: q for f, q, _h in self._entries}

@@ -49,6 +49,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
@@ -57,6 +58,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
+from broker_config.aio import cancel_and_wait
 from broker_config.availability import Availability
 from broker_config.delivery import Delivery
 from broker_config.endpoint import BrokerEndpoint, SessionOptions
@@ -65,6 +67,7 @@ from broker_config.errors import (
     MqttError,
     OutgoingQueueFullError,
     PublishRefusedError,
+    SubscribeRefusedError,
 )
 from broker_config.inbound import InboundCounters
 from broker_config.logsafe import DropLog
@@ -79,6 +82,7 @@ __all__ = [
     "MqttSession",
     "PayloadTooLargeError",
     "ReceivedMessage",
+    "Sent",
     "SessionOptions",
 ]
 
@@ -97,6 +101,15 @@ class PayloadTooLargeError(PublishRefusedError):
         self.args = (f"refused to publish to {topic!r}: {self.reason} (149)",)
         self.size = size
         self.limit = limit
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """A QoS 1 PUBLISH written (or queued for the next connection), its PUBACK to come."""
+
+    topic: str
+    mid: int
+    ack: asyncio.Future[ReasonCode | None]
 
 
 class MqttSession:
@@ -173,12 +186,14 @@ class MqttSession:
         client = self._paho.client
         if graceful and client is not None and self.connected and self.options.status_topic:
             with contextlib.suppress(MqttError, TimeoutError):
-                await asyncio.wait_for(self._publish_status(DeviceState.OFFLINE), 2.0)
+                async with asyncio.timeout(2.0):
+                    await self._publish_status(DeviceState.OFFLINE)
         self._closing = True
         if client is not None and self.connected:
             client.disconnect()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._paho.disconnected.wait(), 2.0)
+                async with asyncio.timeout(2.0):
+                    await self._paho.disconnected.wait()
         await self._cancel_tasks()
         self._paho.drop_socket()
         self._paho.puback.fail_all("session closed")
@@ -193,12 +208,7 @@ class MqttSession:
         self._delivery.let_go_unclaimed()
 
     async def _cancel_tasks(self) -> None:
-        tasks = [*self._tasks, *self._background]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*self._tasks, *self._background)
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         """Run ``coro`` in the background, referenced until it ends (see _cancel_tasks)."""
@@ -242,7 +252,10 @@ class MqttSession:
         raises that ConnectRefusedError instead of waiting on: the session keeps
         retrying with backoff, but a caller should not wait blind on a wrong password.
         """
-        await asyncio.wait_for(self._wait_connected(raise_on_refusal), timeout)
+        # asyncio.timeout, not wait_for: Python 3.11's wait_for drops a cancellation that
+        # arrives as the awaited thing completes.
+        async with asyncio.timeout(timeout):
+            await self._wait_connected(raise_on_refusal)
 
     async def _wait_connected(self, raise_on_refusal: bool) -> None:
         while not self._connected.is_set():
@@ -272,7 +285,12 @@ class MqttSession:
         """
         self._delivery.add(topic_filter, qos, handler)
         if self.connected and self._paho.client is not None:
-            await self._send_subscribe(self._paho.client, [(topic_filter, qos)])
+            try:
+                await self._send_subscribe(self._paho.client, [(topic_filter, qos)])
+            except SubscribeRefusedError:
+                # Not kept: sent again after each reconnect it would be refused each time.
+                self._delivery.subscriptions.remove(topic_filter, handler)
+                raise
 
     async def _send_subscribe(self, client: paho.Client, filters: list[tuple[str, int]]) -> None:
         if not filters:
@@ -282,12 +300,13 @@ class MqttSession:
             raise MqttError(f"subscribe failed: {paho.error_string(rc)}")
         fut = self._paho.suback.expect(self._paho.require_loop(), mid)
         try:
-            codes = await asyncio.wait_for(fut, self.options.connect_timeout_s)
+            async with asyncio.timeout(self.options.connect_timeout_s):
+                codes = await fut
         finally:
             self._paho.suback.forget(mid)
         refused = [f for (f, _q), c in zip(filters, codes, strict=False) if c.is_failure]
         if refused:
-            raise MqttError(f"broker refused subscriptions: {refused}")
+            raise SubscribeRefusedError(refused)
 
     # -- publish ------------------------------------------------------------------------
     async def publish(
@@ -304,6 +323,20 @@ class MqttSession:
         A QoS 1 publish made while disconnected waits for the next connection. A QoS 0
         publish while disconnected is dropped (it is a best-effort message by contract).
         """
+        sent = self.send(topic, payload, qos=qos, retain=retain)
+        if sent is not None:
+            await self.acknowledged(sent, timeout)
+
+    def send(
+        self, topic: str, payload: bytes | Message | None, *, qos: int = 1, retain: bool = False
+    ) -> Sent | None:
+        """Publish without waiting: the PUBLISH is written before this returns (when
+        connected). At QoS 1, ``await acknowledged(sent)`` for its PUBACK; at QoS 0, None.
+
+        For a caller that must not yield between deciding and sending (the outbox relay
+        publishes a booking's messages from the commit itself, so they never wait behind
+        the request's answer or other work on the event loop).
+        """
         client = self._paho.require_client()
         if isinstance(payload, Message):
             data: bytes = encode(payload)
@@ -314,7 +347,7 @@ class MqttSession:
         if qos == 0:
             if self.connected:
                 client.publish(topic, data, qos=0, retain=retain)
-            return
+            return None
         pending = self._paho.puback
         if len(pending) >= self.options.max_pending:
             raise OutgoingQueueFullError(f"{len(pending)} messages already wait for the broker")
@@ -323,14 +356,20 @@ class MqttSession:
             raise OutgoingQueueFullError("paho's outgoing queue is full")
         if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
             raise MqttError(f"publish to {topic!r} failed: {paho.error_string(info.rc)}")
-        fut = pending.expect(self._paho.require_loop(), info.mid)
+        return Sent(topic, info.mid, pending.expect(self._paho.require_loop(), info.mid))
+
+    async def acknowledged(self, sent: Sent, timeout: float | None = None) -> None:
+        """Wait for ``sent``'s PUBACK; PublishRefusedError if the broker refused it.
+
+        A timeout leaves it in flight (re-sent after a reconnect), as paho does."""
         try:
-            reason = await asyncio.wait_for(asyncio.shield(fut), timeout)
+            async with asyncio.timeout(timeout):
+                reason = await asyncio.shield(sent.ack)
         finally:
-            if fut.done():
-                pending.forget(info.mid)
+            if sent.ack.done():
+                self._paho.puback.forget(sent.mid)
         if reason is not None and reason.is_failure:
-            raise PublishRefusedError(topic, str(reason), reason.value)
+            raise PublishRefusedError(sent.topic, str(reason), reason.value)
 
     # -- internals: the connection loop ---------------------------------------------------
     async def _run(self) -> None:
@@ -346,10 +385,10 @@ class MqttSession:
                 await asyncio.to_thread(
                     connect_blocking, client, self.endpoint, self.options, first=first
                 )
+                self._paho.watch_socket()
                 first = False
-                reason = await asyncio.wait_for(
-                    asyncio.shield(connack), self.options.connect_timeout_s
-                )
+                async with asyncio.timeout(self.options.connect_timeout_s):
+                    reason = await asyncio.shield(connack)
                 if reason.is_failure:
                     raise ConnectRefusedError(str(reason), reason.value)
                 self.last_refusal = None
@@ -381,11 +420,19 @@ class MqttSession:
             await asyncio.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311 - jitter
 
     async def _on_connected(self, client: paho.Client) -> None:
+        """Re-subscribe, then report connected: never connected but deaf.
+
+        A SUBSCRIBE that fails, goes unanswered or is refused (an ACL changed since the
+        filter was first granted) ends this connection; the loop tries again with
+        back-off, and ``connected`` stays false until every filter is back.
+        """
         try:
             await self._send_subscribe(client, self._delivery.subscriptions.filters())
-        except MqttError as exc:
-            self.last_error = str(exc)
-            logger.error("mqtt %s: %s", self.options.client_id, exc)
+        except (MqttError, TimeoutError) as exc:
+            logger.error(
+                "mqtt %s: re-subscribing failed, reconnecting: %s", self.options.client_id, exc
+            )
+            raise MqttError(f"re-subscribing failed: {exc}") from exc
         self._set_connected(True)
         logger.info(
             "mqtt %s: connected to %s:%s as %s (session %d)",

@@ -14,6 +14,7 @@ from typing import Final
 from broker_config.const import (
     DEFAULT_ROOT,
     ID_PATTERN,
+    MONITOR_LOGIN_PREFIX,
     SERVER_LOGIN_PREFIX,
     STOP_LOGIN_PREFIX,
     VEHICLE_LOGIN_PREFIX,
@@ -28,6 +29,7 @@ __all__ = [
     "TopicSpec",
     "Topics",
     "login_for",
+    "monitor_login",
     "topic_matches",
     "validate_id",
     "validate_reservation_id",
@@ -128,6 +130,16 @@ def login_for(owner: Owner, device_id: str) -> str:
         Owner.SERVER: SERVER_LOGIN_PREFIX,
     }[owner]
     return prefix + validate_id(device_id, f"{owner.name.lower()} id")
+
+
+def monitor_login(name: str) -> str:
+    """The MQTT username of a read-only monitor: ``monitor.{name}``.
+
+    Every API instance has one of its own name for its reconcile scan; observers and
+    tools get theirs from the registry. A monitor reads everything under the root and
+    writes only under its own ``monitor/{name}/``.
+    """
+    return MONITOR_LOGIN_PREFIX + validate_id(name, "monitor name")
 
 
 def topic_matches(topic_filter: str, topic: str) -> bool:
@@ -244,6 +256,14 @@ class Topics:
 
     def everything(self) -> str:
         return f"{self.root}/#"
+
+    def monitor(self, name: str, tail: str) -> str:
+        """A topic in a monitor's own space, ``monitor/{name}/{tail}`` (markers, probes)."""
+        return f"{self.root}/monitor/{validate_id(name, 'monitor name')}/{validate_id(tail)}"
+
+    def monitor_space(self, name: str) -> str:
+        """Everything a monitor may write: ``monitor/{name}/#``."""
+        return f"{self.root}/monitor/{validate_id(name, 'monitor name')}/#"
 
     # -- parser -----------------------------------------------------------------------
     def parse(self, topic: str) -> ParsedTopic:

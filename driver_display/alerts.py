@@ -1,5 +1,8 @@
 """The display's alerts: apply retained DriverAlerts in ``seq`` order, and sort the cards.
 
+The screen pins the first card that waits for the driver's answer (``AlertView.actionable``):
+``AlertStore.views()`` puts those first, each group in stop order.
+
 Pure state, no I/O: the MQTT adapter decodes a message and calls ``AlertStore.apply``;
 the screen calls ``AlertStore.views()``.
 """
@@ -56,6 +59,12 @@ class AlertView:
     @property
     def active(self) -> bool:
         return _is_active(self.alert)
+
+    @property
+    def actionable(self) -> bool:
+        """The card waits for the driver: an acknowledgement, boarded/no-show at the stop,
+        alighted at the drop-off (a lone "Can't stop" button is on offer, not awaited)."""
+        return self.active and any(a is not DriverEventType.CANNOT_STOP for a in self.answers)
 
 
 def _is_active(alert: DriverAlert) -> bool:
@@ -177,12 +186,15 @@ class AlertStore:
         )
 
     def views(self) -> list[AlertView]:
-        """Every card in screen order."""
+        """Every card in screen order: those waiting for an answer first, then the rest,
+        each in stop order (``ordered``)."""
         out: list[AlertView] = []
         for alert in ordered(self._alerts.values()):
             view = self.view(alert.reservation_id)
             if view is not None:
                 out.append(view)
+        # Stable: stop order stays within each group.
+        out.sort(key=lambda v: not v.actionable)
         return out
 
     def _remember(self, reservation_id: uuid.UUID, seq: int) -> None:

@@ -14,7 +14,6 @@ if it was refused. Many displays can run in one process; the web screen
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -24,6 +23,7 @@ from importlib import metadata
 from types import TracebackType
 from typing import Self
 
+from broker_config.aio import cancel_and_wait
 from broker_config.device.receipts import EventSender, Settlement
 from broker_config.device.runtime import DeviceRuntime, HealthFacts
 from broker_config.errors import MalformedPayloadError, MqttError
@@ -170,6 +170,7 @@ class DriverDisplay:
             self.runtime.mqtt,
             events_topic=self.topics.vehicle_events(self.vehicle_id),
             receipts_topic=self.topics.vehicle_receipts(self.vehicle_id),
+            server_status_filter=self.topics.all_of(TopicKind.SERVER_STATUS),
             store=outbox,
             backoff=settings.backoff(),
             on_settled=self._on_settled,
@@ -214,11 +215,7 @@ class DriverDisplay:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*self._tasks)
         self._tasks = []
         await self.sender.stop()
         await self.runtime.__aexit__(exc_type, exc, tb)
@@ -358,7 +355,8 @@ class DriverDisplay:
             due_at = self.policy.next_due()
             timeout = None if due_at is None else max(0.0, due_at - self._clock())
             try:
-                plan: SoundPlan | None = await asyncio.wait_for(self._sounds.get(), timeout)
+                async with asyncio.timeout(timeout):
+                    plan: SoundPlan | None = await self._sounds.get()
             except TimeoutError:
                 plan = self.policy.due(self._clock())
             if plan is None:

@@ -16,6 +16,7 @@ from broker_config.messages import (
     Lang,
     Localized,
     ReservationStatus,
+    RiderNeed,
 )
 
 __all__ = [
@@ -25,7 +26,9 @@ __all__ = [
     "eta_minutes",
     "kind_label",
     "localized",
+    "need_label",
     "reason_label",
+    "route_label",
     "spoken_line",
     "status_label",
     "t",
@@ -37,6 +40,8 @@ TEXTS: Final = StringTable(
         "title": {"zh-TW": "司機顯示器", "en": "Driver display"},
         "vehicle": {"zh-TW": "車輛 {vehicle_id}", "en": "Vehicle {vehicle_id}"},
         "next": {"zh-TW": "下一個", "en": "Next"},
+        "now": {"zh-TW": "請回覆", "en": "Answer now"},
+        "ended": {"zh-TW": "已結束", "en": "Ended"},
         "later": {"zh-TW": "之後", "en": "Later"},
         "none": {"zh-TW": "目前沒有上下車預約", "en": "No pick-ups or drop-offs right now"},
         "online": {"zh-TW": "已連線", "en": "Online"},
@@ -61,6 +66,15 @@ TEXTS: Final = StringTable(
         "eta.now": {"zh-TW": "即將到達", "en": "Arriving now"},
         "eta.minutes": {"zh-TW": "約 {n} 分鐘", "en": "{n} min away"},
         "note": {"zh-TW": "備註", "en": "Note"},
+        "route": {"zh-TW": "{route} 往 {headsign}", "en": "{route} to {headsign}"},
+        "needs": {"zh-TW": "乘客需要", "en": "Rider needs"},
+        "need.guide_dog": {"zh-TW": "導盲犬", "en": "Guide dog"},
+        "need.wheelchair": {"zh-TW": "輪椅：放斜坡板", "en": "Wheelchair: ramp"},
+        "need.help_boarding": {"zh-TW": "協助上車", "en": "Help boarding"},
+        "need.tell_my_stop": {"zh-TW": "到站時告知乘客", "en": "Tell rider at their stop"},
+        "destination": {"zh-TW": "在「{stop}」下車", "en": "Gets off at {stop}"},
+        "dropoff.todo": {"zh-TW": "請讓乘客在此站下車", "en": "Let the rider off at this stop"},
+        "dropoff.after": {"zh-TW": "「{stop}」的下一站", "en": "The stop after {stop}"},
         "status": {"zh-TW": "狀態", "en": "Status"},
         "sending": {"zh-TW": "送出中：{answer}", "en": "Sending: {answer}"},
         "recorded": {"zh-TW": "已記錄：{answer}", "en": "Recorded: {answer}"},
@@ -97,6 +111,8 @@ TEXTS: Final = StringTable(
             "en": "New pick-up at {stop}, {eta}.",
         },
         "say.dropoff": {"zh-TW": "下車提醒：{stop}，{eta}。", "en": "Drop-off at {stop}, {eta}."},
+        "say.dropoff.here": {"zh-TW": "下車提醒：{stop}。", "en": "Drop-off at {stop}."},
+        "say.needs": {"zh-TW": "乘客需要：{needs}。", "en": "Rider needs: {needs}."},
         "error.unknown_alert": {
             "zh-TW": "這個預約已不存在",
             "en": "This booking is no longer there",
@@ -138,6 +154,18 @@ def reason_label(reason: CannotStopReason, lang: Lang) -> str:
     return t(f"reason.{reason.value}", lang)
 
 
+def need_label(need: RiderNeed, lang: Lang) -> str:
+    return t(f"need.{need.value}", lang)
+
+
+def route_label(alert: DriverAlert, lang: Lang) -> str:
+    """The route and its direction, as "307 to Fuyuan St." (or the route alone)."""
+    route = alert.route_name.get(lang) if alert.route_name else (alert.route_id or "")
+    if alert.headsign is None or not alert.headsign.get(lang):
+        return route
+    return t("route", lang, route=route, headsign=alert.headsign.get(lang))
+
+
 def eta_minutes(eta_s: int | None) -> int | None:
     """Whole minutes away, rounded to the nearest (a driver reads "3 min", not 2.6)."""
     if eta_s is None:
@@ -154,12 +182,21 @@ def eta_label(eta_s: int | None, lang: Lang) -> str:
     return t("eta.minutes", lang, n=minutes)
 
 
+def _spoken(alert: DriverAlert, lang: Lang) -> str:
+    stop = alert.stop_name.get(lang)
+    if alert.kind == "dropoff" and alert.eta_s is None:
+        # Nothing to say about a time the server does not send: say what to do.
+        line = t("say.dropoff.here", lang, stop=stop)
+    else:
+        line = t(f"say.{alert.kind}", lang, stop=stop, eta=eta_label(alert.eta_s, lang))
+    if alert.needs:
+        sep, gap = ("、", "") if lang == "zh-TW" else (", ", " ")
+        needs = sep.join(need_label(n, lang) for n in alert.needs)
+        line += gap + t("say.needs", lang, needs=needs)
+    return line
+
+
 def spoken_line(alert: DriverAlert) -> Localized:
-    """The short line spoken with the chime of a new alert, in both languages."""
-    key = f"say.{alert.kind}"
-    return Localized.model_validate(
-        {
-            lang: t(key, lang, stop=alert.stop_name.get(lang), eta=eta_label(alert.eta_s, lang))
-            for lang in LANGS
-        }
-    )
+    """The short line spoken with the chime of a new alert, in both languages: where,
+    when, and what the rider needs."""
+    return Localized.model_validate({lang: _spoken(alert, lang) for lang in LANGS})

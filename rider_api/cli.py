@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-__all__ = ["main"]
+if TYPE_CHECKING:
+    from rider_api.settings import ApiSettings
+
+__all__ = ["docs_exposure_warning", "main"]
+
+logger = logging.getLogger(__name__)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -46,13 +53,26 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = ApiSettings()
     if args.command == "serve":
+        if "freeze_heap_at_start" not in settings.model_fields_set:
+            settings = settings.model_copy(update={"freeze_heap_at_start": True})
         import uvicorn
 
         from rider_api.app import create_app
 
         host = args.host or settings.host
         port = args.port if args.port is not None else settings.port
-        uvicorn.run(create_app(settings), host=host, port=port, log_level=args.log_level)
+        warning = docs_exposure_warning(settings, host)
+        if warning:
+            logger.warning("%s", warning)
+        uvicorn.run(
+            create_app(settings),
+            host=host,
+            port=port,
+            log_level=args.log_level,
+            # Live streams never end by themselves: without a bound a stop would wait
+            # for every rider to close their page.
+            timeout_graceful_shutdown=int(settings.graceful_shutdown_s),
+        )
         return 0
     if args.command == "init-db":
         _init_db(settings.resolved_database_url())
@@ -62,7 +82,9 @@ def main(argv: list[str] | None = None) -> int:
         from rider_api.network.importer import import_feed
 
         url = args.database_url or settings.resolved_database_url()
-        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        from rider_api.core.private_files import private_dir
+
+        private_dir(settings.state_dir)
         _init_db(url)
         try:
             report = import_feed(url, args.feed)
@@ -72,6 +94,25 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(f"{report}\n")
         return 0
     return 2
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name other than localhost may resolve to anything
+
+
+def docs_exposure_warning(settings: ApiSettings, host: str) -> str | None:
+    """What to tell an operator starting the API on ``host`` with the API docs on."""
+    if not settings.api_docs or _is_loopback(host):
+        return None
+    return (
+        f"the API docs (/docs, /redoc, /openapi.json) are on and the server listens on "
+        f"{host}, beyond this machine: set BUSHAIL_API_API_DOCS=false in production"
+    )
 
 
 def _init_db(url: str) -> None:

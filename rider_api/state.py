@@ -9,15 +9,21 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from broker_config.session import MqttSession
 from broker_config.topics import Topics
+from rider_api.cluster.coordinator import Coordinator
+from rider_api.console.sessions import OperatorSessions
+from rider_api.console.throttle import LoginThrottle
 from rider_api.core.cache import LruCache
 from rider_api.core.metrics import Metrics
+from rider_api.core.rate_limits import ClientLimits
 from rider_api.db.unit_of_work import UnitsOfWork
 from rider_api.dispatch.dispatcher import Dispatcher
+from rider_api.feeds.hub import TransitFeeds
 from rider_api.models import Rider
 from rider_api.mqtt.devices import DeviceBoard
 from rider_api.mqtt.outbox import OutboxRelay
 from rider_api.mqtt.reconcile import Reconciler
 from rider_api.network.view import NetworkView
+from rider_api.push.service import WebPush
 from rider_api.reservations.changes import Changes
 from rider_api.reservations.notifier import ReservationNotifier
 from rider_api.settings import ApiSettings, ConsoleSettings
@@ -48,6 +54,18 @@ class AppState:
     relay: OutboxRelay | None
     #: Puts the broker's retained calls and alerts back in step after each connection.
     reconciler: Reconciler | None
+    #: Console sign-ins (in the database) and the throttle on failed ones (in memory).
+    operator_sessions: OperatorSessions
+    login_throttle: LoginThrottle
+    #: Per-client limits on sign-up, voice and search (api.rate_limits, web.rate_limits).
+    limits: ClientLimits
+    #: Who leads among the instances, and what the others commit (rider_api.cluster).
+    coordinator: Coordinator
+    #: Riders' notifications on a locked phone; None when ``settings.push_enabled`` is off.
+    push: WebPush | None
+    #: GTFS-Realtime: where positions enter (onboard and agency feeds, fresher wins), the
+    #: agency feeds' pollers and BusHail's published feeds (rider_api.feeds).
+    feeds: TransitFeeds
     #: Riders by token hash (riders never change, so a hit needs no query).
     riders: LruCache[str, Rider] = field(default_factory=lambda: LruCache(10_000))
     #: Spoken or typed requests against the current network.
@@ -65,5 +83,6 @@ class AppState:
             if await NetworkView.current_version(session) == self.network.version:
                 return False
             network = await NetworkView.load(session)
+        await self.voice.prepare(network)
         self.reload_network(network)
         return True

@@ -9,7 +9,6 @@ over HTTP. ``city.stats`` holds the figures; ``city.summary()`` is the terminal 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 import random
@@ -21,6 +20,7 @@ from typing import Self
 
 import httpx
 
+from broker_config.aio import cancel_and_wait
 from broker_config.session import BrokerEndpoint
 from broker_config.topics import Owner, login_for
 from simulators.blocks import assign_blocks
@@ -69,6 +69,9 @@ class CityConfig:
     #: How riders follow their reservation: "poll" or "sse".
     rider_follow: str = "poll"
     rider_poll_s: float = 1.0
+    #: Makes each bus (``SimVehicle``'s arguments): ``simulators.gtfs_rt.FeedVehicle`` for
+    #: buses reported by an agency's GTFS-Realtime feed instead of their own MQTT positions.
+    make_vehicle: Callable[..., SimVehicle] = SimVehicle
 
 
 class City:
@@ -120,7 +123,7 @@ class City:
                 self.gateways[stop_id] = await stack.enter_async_context(gateway)
             blocks = assign_blocks(self.network.trips_on(cfg.date), cfg.vehicles, cfg.start_s)
             for vehicle_id in cfg.vehicles:
-                vehicle = SimVehicle(
+                vehicle = cfg.make_vehicle(
                     vehicle_id,
                     blocks[vehicle_id],
                     network=self.network,
@@ -154,11 +157,7 @@ class City:
 
     async def _stop_riders(self) -> None:
         tasks = [t for t in (self._source, *self._rider_tasks) if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*tasks)
 
     # -- riders -------------------------------------------------------------------------
     def book(self, request: RideRequest) -> SimRider:

@@ -1,6 +1,8 @@
 """``bushail-sim``: a whole BusHail city on one machine.
 
 bushail-sim demo [--feed DIR] [--date YYYY-MM-DD] [--speed 10] [--vehicles 12] ...
+bushail-sim demo --instances 2 --database-url postgresql://USER@HOST/DB ...
+bushail-sim demo --positions gtfs-rt   (buses reported by an agency feed the API polls)
 bushail-sim load --api http://127.0.0.1:8000 --rate 2 --duration 60 --vehicles 20 ...
 """
 
@@ -10,6 +12,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import json
 import logging
 import signal
@@ -24,9 +27,10 @@ from broker_config.session import BrokerEndpoint
 from rider_api.network.demo_feed import DEMO_FEED
 from simulators.city import City, CityConfig, vehicle_ids
 from simulators.devices import DriverPolicy
+from simulators.gtfs_rt import FeedServer, FeedVehicle, PositionBoard
 from simulators.motion import DelayModel, MotionSettings
 from simulators.network import SimNetwork, load_network
-from simulators.platform import Platform
+from simulators.platform import Platform, check_instances
 
 __all__ = ["build_parser", "main"]
 
@@ -114,13 +118,32 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser(
         "demo",
         help="run the managed broker, the API and a simulated city (the README's command)",
-        description="Starts Mosquitto, the rider API on SQLite, imports the feed and runs "
-        "the city; prints the rider app, operator console and a driver screen address. "
+        description="Starts Mosquitto, the rider API on SQLite (or --instances N of it on "
+        "one PostgreSQL database), imports the feed and runs the city; prints the rider "
+        "app, operator console, each instance and a driver screen address. "
         "Ctrl-C stops everything. 啟動 broker、API 與模擬城市；Ctrl-C 結束。",
     )
     _add_city_options(demo)
     demo.set_defaults(speed=10.0)
-    demo.add_argument("--port", type=int, default=8000, help="API port (default 8000)")
+    demo.add_argument(
+        "--port",
+        type=int,
+        default=8000,
+        help="API port (default 8000); with several instances, the next ones follow it",
+    )
+    demo.add_argument(
+        "--instances",
+        type=int,
+        default=1,
+        help="API instances serving the city (default 1); more than one needs --database-url "
+        "postgresql://...",
+    )
+    demo.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="the API's database (default: a fresh SQLite file in the state dir); a "
+        "PostgreSQL database is migrated and fed the feed, not emptied",
+    )
     demo.add_argument(
         "--state-dir", type=Path, default=Path("state/demo"), help="default state/demo"
     )
@@ -129,6 +152,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--no-screen", action="store_true", help="do not serve a driver display screen"
+    )
+    demo.add_argument(
+        "--positions",
+        choices=["mqtt", "gtfs-rt", "both"],
+        default="mqtt",
+        help="how buses report where they are: their own MQTT positions (default), or "
+        "an agency's GTFS-Realtime feed served on 127.0.0.1 and polled by the API "
+        "(gtfs-rt: buses keep their driver displays but send no position; both: the two)",
     )
     load = sub.add_parser(
         "load",
@@ -245,16 +276,35 @@ async def run_demo(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     deadline = None if args.duration is None else loop.time() + args.duration
     _out(f"BusHail demo: 載入路網 loading {args.feed} ...")
-    async with Platform(
-        args.state_dir,
-        args.feed,
-        stops=set(network.stops),
-        vehicles=set(config.vehicles),
-        port=args.port,
-        timezone=network.timezone,
-    ) as platform:
+    agency = contextlib.AsyncExitStack()
+    feeds: list[str] = []
+    if args.positions != "mqtt":
+        board = PositionBoard()
+        feed = await agency.enter_async_context(FeedServer(board))
+        feeds.append(feed.url)
+        config.make_vehicle = functools.partial(
+            FeedVehicle, board=board, mqtt_positions=args.positions == "both"
+        )
+        _out(f"GTFS-Realtime 車輛位置 agency feed: {feed.url}")
+    async with (
+        agency,
+        Platform(
+            args.state_dir,
+            args.feed,
+            stops=set(network.stops),
+            vehicles=set(config.vehicles),
+            port=args.port,
+            timezone=network.timezone,
+            instances=args.instances,
+            database_url=args.database_url,
+            gtfs_rt_feeds=feeds,
+        ) as platform,
+    ):
         mqtt_port = platform.broker.port if platform.broker else None
         _out(f"mosquitto pid {platform.mosquitto_pid} (port {mqtt_port})")
+        if len(platform.instances) > 1:
+            for instance in platform.instances:
+                _out(f"API 實例 instance {instance.name}: {instance.url}/")
         async with City(
             network, config, endpoint_for=platform.endpoint_for, api_url=platform.api_url
         ) as city:
@@ -327,6 +377,11 @@ async def run_load(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "demo":
+        try:
+            check_instances(args.instances, args.database_url)
+        except ValueError as exc:
+            parser.error(str(exc))
     log_file = args.state_dir / "demo.log" if args.command == "demo" else None
     _setup_logging(log_file, args.verbose)
     try:

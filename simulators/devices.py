@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
 
+from broker_config.aio import cancel_and_wait, wait_event
 from broker_config.device.audio import TextSink
 from broker_config.device.speech import make_speaker
 from broker_config.errors import MqttError
@@ -199,11 +200,7 @@ class SimVehicle:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        for task in (self._task, self._watch):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        await cancel_and_wait(self._task, self._watch)
         await self.display.__aexit__(exc_type, exc, tb)
         await self.outbox.__aexit__(exc_type, exc, tb)
 
@@ -254,8 +251,7 @@ class SimVehicle:
                 except Exception:
                     logger.exception("vehicle %s: driver policy failed", self.vehicle_id)
                 self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), tick)
+                await wait_event(self._wake, tick)
         self.journey = None
         self.fix = None
 

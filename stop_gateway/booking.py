@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from broker_config.aio import wait_event
 from broker_config.device.receipts import Settlement, Ticket
 from broker_config.device.speech_queue import SpeechQueue
 from broker_config.messages import StopCall
@@ -116,7 +117,7 @@ class BookingMenu:
                     self._prompt(Prompt.MENU_ITEM, route.text)
                     with contextlib.suppress(TimeoutError):
                         await self._queue.wait_idle()
-                        await asyncio.wait_for(self._chosen.wait(), self.settings.menu_dwell_s)
+                    await wait_event(self._chosen, self.settings.menu_dwell_s)
                     if self._chosen.is_set():
                         chosen = route
                         break

@@ -22,7 +22,6 @@ call's *current* state once, so a burst of stale steps is not read out.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Callable, Coroutine, Sequence
@@ -31,6 +30,7 @@ from importlib import metadata
 from types import TracebackType
 from typing import Any, Self
 
+from broker_config.aio import cancel_and_wait
 from broker_config.device.audio import make_sink
 from broker_config.device.pending_file import SqlitePendingStore
 from broker_config.device.receipts import (
@@ -152,6 +152,7 @@ class StopGateway:
             self.runtime.mqtt,
             events_topic=self.topics.stop_events(self.stop_id),
             receipts_topic=self.topics.stop_receipts(self.stop_id),
+            server_status_filter=self.topics.all_of(TopicKind.SERVER_STATUS),
             store=store,
             backoff=settings.backoff(),
             on_settled=self._on_settled,
@@ -241,11 +242,7 @@ class StopGateway:
 
     async def _cancel_tasks(self) -> None:
         tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*tasks)
         self._tasks.clear()
         self._settle_task = None
 

@@ -20,6 +20,9 @@ from tests.support.browser import SharedChromium, connected
 
 TEST_STOPS = {"S1", "S2", "S3", "S4"}
 TEST_VEHICLES = {"V1", "V2", "V3"}
+#: ``server.api`` is the API's login; the others are for tests that act as a second server
+#: beside it (the broker binds client ids to logins: one connection per login at a time).
+TEST_SERVERS = {"api", "api-1", "api-2"}
 
 ConnectFn = Callable[..., Awaitable[MqttSession]]
 
@@ -32,7 +35,9 @@ def topics() -> Topics:
 @pytest.fixture
 async def broker(tmp_path: Path) -> AsyncIterator[ManagedBroker]:
     """A real Mosquitto on a free port, rendered from the project's config."""
-    registry = DeviceRegistry(stops=set(TEST_STOPS), vehicles=set(TEST_VEHICLES))
+    registry = DeviceRegistry(
+        stops=set(TEST_STOPS), vehicles=set(TEST_VEHICLES), servers=set(TEST_SERVERS)
+    )
     settings = BrokerSettings(state_dir=tmp_path / "broker", port=0)
     async with ManagedBroker(settings, registry) as managed:
         yield managed

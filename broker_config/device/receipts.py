@@ -5,7 +5,10 @@ at that moment (a broker restarted without its sessions, a server reconnecting),
 copy went to nobody. So a device keeps each event (a driver's tap, a stop's button
 press) until the server's ``EventReceipt`` with the event's id arrives on the device's
 receipts topic, and sends it again (same id) on every (re)connection and then with a
-back-off (:mod:`broker_config.device.resend`). The server applies an id once and answers
+back-off (:mod:`broker_config.device.resend`), and at once whenever a server comes
+online (its retained birth on ``server/{instance}/status``: after a server lost its
+broker session, what it missed need not wait for the back-off). The server applies an
+id once and answers
 every copy: ``applied``, ``duplicate`` (applied before: a receipt was missed) or
 ``refused`` (will never be applied; ``detail`` says why). All three end the event.
 
@@ -25,7 +28,6 @@ the stop has told the rider failed); a copy already at the broker may still be a
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -34,6 +36,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Generic, Literal, Protocol, Self, TypeVar
 
+from broker_config.aio import cancel_and_wait, wait_event
 from broker_config.device.resend import Backoff, ResendSchedule
 from broker_config.errors import (
     MalformedPayloadError,
@@ -41,7 +44,15 @@ from broker_config.errors import (
     PublishRefusedError,
     SessionClosedError,
 )
-from broker_config.messages import DriverEvent, EventReceipt, Message, StopEvent, decode
+from broker_config.messages import (
+    DeviceState,
+    DeviceStatus,
+    DriverEvent,
+    EventReceipt,
+    Message,
+    StopEvent,
+    decode,
+)
 from broker_config.received import Handler, ReceivedMessage
 
 __all__ = [
@@ -151,6 +162,7 @@ class EventSender(Generic[E]):
         events_topic: str,
         receipts_topic: str,
         store: PendingStore[E],
+        server_status_filter: str | None = None,
         backoff: Backoff | None = None,
         on_settled: Callable[[E, Settlement], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -159,6 +171,8 @@ class EventSender(Generic[E]):
         self.mqtt: MqttLink = mqtt
         self.events_topic = events_topic
         self.receipts_topic = receipts_topic
+        #: The servers' status topics (``Topics.all_of(SERVER_STATUS)``); None: not watched.
+        self.server_status_filter = server_status_filter
         self.store: PendingStore[E] = store
         self.name = name
         self.schedule: ResendSchedule[uuid.UUID] = ResendSchedule(backoff)
@@ -173,6 +187,8 @@ class EventSender(Generic[E]):
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._listening = False
+        #: Each server's latest online session number: a new one sends what is pending.
+        self._server_sessions: dict[str, int] = {}
 
     # -- lifetime -------------------------------------------------------------------------
     async def __aenter__(self) -> Self:
@@ -184,6 +200,8 @@ class EventSender(Generic[E]):
             self.mqtt.on_connection_change(self._on_connection_change)
             self._listening = True
         await self.mqtt.subscribe(self.receipts_topic, self._on_receipt, qos=1)
+        if self.server_status_filter is not None:
+            await self.mqtt.subscribe(self.server_status_filter, self._on_server_status, qos=1)
         self._task = asyncio.create_task(self._run(), name=f"receipts-{self.name}")
         if self._events:
             logger.info("%s: %d event(s) still wait for a receipt", self.name, len(self._events))
@@ -200,10 +218,7 @@ class EventSender(Generic[E]):
     async def stop(self) -> None:
         """Stop sending; pending events stay in the store (and unsettled)."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         for future in self._futures.values():
             future.cancel()
         self._futures.clear()
@@ -285,6 +300,32 @@ class EventSender(Generic[E]):
         return settlement
 
     # -- sending --------------------------------------------------------------------------
+    async def _on_server_status(self, msg: ReceivedMessage) -> None:
+        """A server's new online session: send every pending event now, back-off anew."""
+        try:
+            status = decode(DeviceStatus, msg.payload)
+        except MalformedPayloadError as exc:
+            logger.warning(
+                "%s: ignored malformed server status on %s: %s", self.name, msg.topic, exc
+            )
+            return
+        if status.state is not DeviceState.ONLINE:
+            return
+        if self._server_sessions.get(msg.topic) == status.session:
+            return  # a copy of a birth already heard
+        self._server_sessions[msg.topic] = status.session
+        if msg.retain or not self.schedule:
+            # The stored copy, sent on subscribing: our own connection covered it.
+            return
+        logger.info(
+            "%s: a server came online (%s); sending %d pending event(s) now",
+            self.name,
+            msg.topic,
+            len(self.schedule),
+        )
+        self.schedule.reconnected(self._clock())
+        self._wake.set()
+
     def _on_connection_change(self, connected: bool) -> None:
         if connected:
             self.schedule.reconnected(self._clock())
@@ -315,8 +356,7 @@ class EventSender(Generic[E]):
                 if next_due is not None:
                     timeout = max(0.0, next_due - self._clock())
             # While offline only a connection (or a new event) wakes the sender.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+            await wait_event(self._wake, timeout)
 
     async def _send_copy(self, event_id: uuid.UUID) -> None:
         event = self._events.get(event_id)

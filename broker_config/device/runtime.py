@@ -3,7 +3,8 @@
 Public API
 ----------
 - :class:`DeviceSettings`: the pydantic-settings base of a device's settings: broker
-  host/port/TLS, topic root, ``login``, ``password`` (SecretStr) or the broker's
+  host/port, ``tls`` and ``ca_file`` (the broker's CA; verified with its host name),
+  topic root, ``login``, ``password`` (SecretStr) or the broker's
   ``credentials_file`` to look the password up in, MQTT ``client_id``, the health
   period, and how events without a receipt are sent again (``resend_first_s`` doubling
   up to ``resend_max_s``: ``settings.backoff()``, see ``broker_config.device.receipts``).
@@ -30,7 +31,6 @@ Public API
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -43,6 +43,7 @@ from typing import Self
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from broker_config.aio import cancel_and_wait
 from broker_config.const import DEFAULT_ROOT
 from broker_config.device.resend import DEFAULT_RESEND_FIRST_S, DEFAULT_RESEND_MAX_S, Backoff
 from broker_config.errors import MqttError
@@ -77,7 +78,10 @@ class DeviceSettings(BaseSettings):
     password: SecretStr | None = None
     #: The broker's credentials.json to read the password from when none is given.
     credentials_file: Path | None = None
+    #: Connect over TLS and verify the broker (its certificate and host name).
     tls: bool = False
+    #: The CA that signed the broker's certificate (``ca.crt`` of ``bushail-broker tls
+    #: init``); None: the system's CAs. Setting it turns TLS on.
     ca_file: Path | None = None
     #: None: the login, so the persistent session survives restarts.
     client_id: str | None = None
@@ -111,7 +115,8 @@ class DeviceSettings(BaseSettings):
             port=self.broker_port,
             username=login,
             password=password,
-            tls=self.tls,
+            # A CA file given with TLS left off is a slip: never fall back to plain text.
+            tls=self.tls or self.ca_file is not None,
             ca_file=str(self.ca_file) if self.ca_file is not None else None,
         )
 
@@ -183,11 +188,7 @@ class DeviceRuntime:
     async def _stop_tasks(self) -> None:
         tasks = [t for t in (self._health_task, *self._aux) if t is not None]
         self._health_task = None
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*tasks)
 
     @property
     def uptime_s(self) -> float:

@@ -31,13 +31,13 @@ Rules
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Literal, Self
 
+from broker_config.aio import cancel_and_wait
 from broker_config.device.speech import Speaker
 from broker_config.messages import Lang
 
@@ -123,10 +123,7 @@ class SpeechQueue:
         tb: TracebackType | None,
     ) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     @property
     def depth(self) -> int:

@@ -9,6 +9,7 @@ from fastapi import Depends, HTTPException, Query, Request, status
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from rider_api.console.sessions import Operator
 from rider_api.core.problems import Problem
 from rider_api.core.security import OPERATOR_COOKIE, RIDER_COOKIE, bearer_token, hash_token
 from rider_api.models import Rider
@@ -20,14 +21,18 @@ __all__ = [
     "LongitudeQuery",
     "OperatorDep",
     "PageOperatorDep",
+    "RiderOrOperator",
     "SessionDep",
     "StateDep",
+    "client_address",
     "operator_digest",
     "request_token",
 ]
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
+    # ``async def``: FastAPI runs a plain ``def`` dependency in a worker thread, a
+    # hand-off on every request that uses the state.
     state: AppState = request.app.state.bushail
     return state
 
@@ -84,40 +89,66 @@ def operator_digest(state: AppState, token: str) -> str | None:
     return digest if digest in state.operator_token_hashes else None
 
 
-def _operator(request: Request, state: AppState, *, redirect: bool) -> str:
-    # The console's cookie before the rider app's: one browser may hold both.
-    token = (
-        bearer_token(request.headers)
-        or request.cookies.get(OPERATOR_COOKIE)
-        or request.cookies.get(RIDER_COOKIE)
-    )
-    if not token:
-        if redirect:
-            raise HTTPException(status.HTTP_303_SEE_OTHER, headers={"Location": "/ops/login"})
-        raise Problem(
-            401,
-            "Sign in first: send 'Authorization: Bearer <operator token>'.",
-            code="unauthenticated",
-            headers={"WWW-Authenticate": "Bearer"},
+def client_address(request: Request) -> str | None:
+    """The client's address as the server saw it (the proxy's, behind one)."""
+    return request.client.host if request.client is not None else None
+
+
+async def _operator(request: Request, state: AppState, *, redirect: bool) -> Operator:
+    """The one operator check: ``Authorization: Bearer <operator token>`` (scripts, the
+    operator API) or the console's session cookie. The rider app's cookie is never read
+    here, and a rider's bearer token is refused."""
+    client = client_address(request)
+    token = bearer_token(request.headers)
+    if token is not None:
+        digest = operator_digest(state, token)
+        if digest is None:
+            raise Problem(403, "This page and API are for operators only.", code="operator-only")
+        return Operator(digest=digest, session=None, client=client)
+    session_id = request.cookies.get(OPERATOR_COOKIE)
+    if session_id:
+        operator = await state.operator_sessions.resolve(
+            session_id, operators=state.operator_token_hashes, client=client
         )
-    digest = operator_digest(state, token)
-    if digest is None:
-        raise Problem(403, "This page and API are for operators only.", code="operator-only")
-    return digest
+        if operator is not None:
+            return operator
+    # No credential, or a sign-in that has ended (signed out, idle, too old).
+    if redirect:
+        raise HTTPException(status.HTTP_303_SEE_OTHER, headers={"Location": "/ops/login"})
+    raise Problem(
+        401,
+        "Sign in first: send 'Authorization: Bearer <operator token>'.",
+        code="unauthenticated",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
 
 
-async def current_operator(request: Request, state: StateDep) -> str:
-    """The operator's token hash, for the operator API (401 or 403 otherwise)."""
-    return _operator(request, state, redirect=False)
+async def current_operator(request: Request, state: StateDep) -> Operator:
+    """The calling operator, for the operator API and the console's data (401 or 403)."""
+    return await _operator(request, state, redirect=False)
 
 
-async def page_operator(request: Request, state: StateDep) -> str:
-    """The same for console pages: without any token, a redirect to the sign-in page."""
-    return _operator(request, state, redirect=True)
+async def page_operator(request: Request, state: StateDep) -> Operator:
+    """The same for console pages: without a credential, a redirect to the sign-in page."""
+    return await _operator(request, state, redirect=True)
 
 
-OperatorDep = Annotated[str, Depends(current_operator)]
-PageOperatorDep = Annotated[str, Depends(page_operator)]
+OperatorDep = Annotated[Operator, Depends(current_operator)]
+PageOperatorDep = Annotated[Operator, Depends(page_operator)]
+
+
+async def rider_or_operator(request: Request, state: StateDep) -> Rider | Operator:
+    """A rider (as ``CurrentRider``) or an operator's bearer token: for what both may
+    read (the network)."""
+    token = bearer_token(request.headers)
+    if token is not None:
+        digest = operator_digest(state, token)
+        if digest is not None:
+            return Operator(digest=digest, session=None, client=client_address(request))
+    return await current_rider(request, state)
+
+
+RiderOrOperator = Annotated[Rider | Operator, Depends(rider_or_operator)]
 
 #: A place given by the caller (``?lat=&lon=``), for "near me".
 LatitudeQuery = Annotated[float | None, Query(ge=-90, le=90)]

@@ -1,13 +1,16 @@
-"""What the live console shows: devices, active bookings, incidents (offline stops first)."""
+"""What the live console shows: what is at risk, devices, buses, active bookings,
+incidents (offline stops first)."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from broker_config.messages import DeviceState, Localized, ReservationStatus, utcnow
 from rider_api.console.queries import active_reservations, recent_incidents
+from rider_api.console.risk import RiskItem, at_risk
 from rider_api.models import Reservation
 from rider_api.mqtt.devices import DeviceRecord
 from rider_api.state import AppState
@@ -18,6 +21,7 @@ __all__ = [
     "DeviceRow",
     "IncidentRow",
     "Snapshot",
+    "VehicleRow",
     "build_snapshot",
     "device_row",
 ]
@@ -106,6 +110,21 @@ class IncidentRow:
 
 
 @dataclass(frozen=True, slots=True)
+class VehicleRow:
+    """A bus as the fleet view last heard of it."""
+
+    vehicle_id: str
+    route_id: str
+    direction_id: int
+    stop_id: str
+    lat: float
+    lon: float
+    #: Seconds since its last position reached this instance.
+    age_s: float
+    stale: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     now: datetime
     devices: list[DeviceRow]
@@ -114,6 +133,9 @@ class Snapshot:
     offline_stops: list[IncidentRow]
     incidents: list[IncidentRow]
     counts: dict[str, int] = field(default_factory=dict)
+    #: What is at risk, most urgent first (see ``console.risk``).
+    risks: list[RiskItem] = field(default_factory=list)
+    vehicles: list[VehicleRow] = field(default_factory=list)
 
     @property
     def unacknowledged(self) -> int:
@@ -131,9 +153,31 @@ def _alert(res: Reservation) -> str | None:
 
 
 async def build_snapshot(
-    state: AppState, *, heartbeat_s: float, incident_window: timedelta = timedelta(hours=24)
+    state: AppState,
+    *,
+    heartbeat_s: float,
+    incident_window: timedelta = timedelta(hours=24),
+    wait_s: float | None = None,
+    report_window_s: float | None = None,
 ) -> Snapshot:
+    """The board now; ``wait_s`` and ``report_window_s`` default to the console's
+    settings (see ``ConsoleSettings.risk_wait_s``)."""
     now = utcnow()
+    mono = time.monotonic()
+    staleness_s = state.settings.position_staleness_s
+    vehicles = [
+        VehicleRow(
+            vehicle_id=v.vehicle_id,
+            route_id=v.position.route_id,
+            direction_id=v.position.direction_id,
+            stop_id=v.position.stop_id,
+            lat=v.position.lat,
+            lon=v.position.lon,
+            age_s=max(0.0, mono - v.received),
+            stale=mono - v.received > staleness_s,
+        )
+        for v in sorted(state.dispatcher.fleet.vehicles.values(), key=lambda v: v.vehicle_id)
+    ]
     devices = [
         device_row(r, now, heartbeat_s)
         for r in sorted(state.devices.records.values(), key=lambda r: (r.kind, r.device_id))
@@ -202,4 +246,17 @@ async def build_snapshot(
         "active": len(bookings),
         "offline_stops": len(offline),
     }
-    return Snapshot(now, devices, bookings, offline, incidents, counts)
+    risks = at_risk(
+        bookings=bookings,
+        offline_stops=offline,
+        incidents=incidents,
+        position_age_s={v.vehicle_id: v.age_s for v in vehicles},
+        now=now,
+        wait_s=state.console.risk_wait_s if wait_s is None else wait_s,
+        staleness_s=staleness_s,
+        report_window_s=(
+            state.console.risk_report_window_s if report_window_s is None else report_window_s
+        ),
+    )
+    counts["risks"] = len(risks)
+    return Snapshot(now, devices, bookings, offline, incidents, counts, risks, vehicles)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import Request
@@ -42,8 +43,18 @@ def page_context(request: Request, state: AppState, lang: Lang, **extra: Any) ->
         m, sec = divmod(rem, 60)
         return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
 
-    def url(path: str) -> str:
-        return f"{path}?lang=en" if lang == "en" else path
+    def url(path: str, **params: object) -> str:
+        """``path`` with ``params`` (None left out) and the page's language."""
+        query = {k: str(v) for k, v in params.items() if v is not None}
+        if lang == "en":
+            query["lang"] = "en"
+        return f"{path}?{urlencode(query)}" if query else path
+
+    def label(prefix: str, value: str) -> str:
+        """The text of ``prefix.value`` (a kind, a reason), or the value itself for one
+        the console has no text for yet: a new kind never breaks the board."""
+        key = f"{prefix}.{value}"
+        return TEXTS.t(key, lang) if key in TEXTS else value
 
     def num(value: float | None, digits: int = 1) -> str:
         if value is None:
@@ -61,6 +72,7 @@ def page_context(request: Request, state: AppState, lang: Lang, **extra: Any) ->
         "dur": dur,
         "url": url,
         "num": num,
+        "label": label,
         "path": request.url.path,
         **extra,
     }

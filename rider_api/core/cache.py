@@ -24,6 +24,10 @@ class LruCache(Generic[K, V]):
             self._data.move_to_end(key)
         return value
 
+    def pop(self, key: K) -> V | None:
+        """Forget ``key``; its value, or None."""
+        return self._data.pop(key, None)
+
     def put(self, key: K, value: V) -> None:
         self._data[key] = value
         self._data.move_to_end(key)

@@ -15,6 +15,7 @@ __all__ = [
     "RIDER_COOKIE",
     "RIDER_TOKEN_PREFIX",
     "bearer_token",
+    "cookie_secure",
     "hash_token",
     "new_rider_token",
     "new_secret_token",
@@ -47,3 +48,9 @@ def bearer_token(headers: Mapping[str, str]) -> str | None:
     if scheme.lower() == "bearer" and token.strip():
         return token.strip()
     return None
+
+
+def cookie_secure(scheme: str, *, behind_tls_proxy: bool) -> bool:
+    """Whether a cookie gets ``Secure``: the request came over https, or a trusted proxy
+    in front terminates TLS (the app then sees http)."""
+    return scheme == "https" or behind_tls_proxy

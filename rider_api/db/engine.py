@@ -6,20 +6,24 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from rider_api.core.private_files import private_file
 from rider_api.db import sqlite_inline
 
 __all__ = [
+    "SQLITE_COMPANIONS",
     "WriteGate",
     "async_url",
     "checkpoint",
     "make_async_engine",
     "make_sync_engine",
+    "private_sqlite_file",
     "sync_url",
 ]
 
@@ -43,6 +47,34 @@ def async_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+#: What SQLite keeps beside a database file; made with the database file's mode.
+SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
+
+
+def private_sqlite_file(url: str) -> None:
+    """Create the SQLite database of ``url`` owner-only (0600) before SQLite opens it.
+
+    SQLite creates a new database with the umask's mode (0644 as a rule); it gives its
+    ``-wal``, ``-shm`` and ``-journal`` files the database file's own mode, so a
+    database made 0600 keeps them 0600. Files made earlier with wider modes are
+    narrowed. Nothing to do for PostgreSQL or an in-memory database.
+    """
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return
+    if database.startswith("file:") or parsed.query.get("mode") == "memory":
+        return
+    path = Path(database)
+    if not path.parent.is_dir():
+        return  # SQLite will say so, in its own words
+    private_file(path)
+    for suffix in SQLITE_COMPANIONS:
+        companion = path.with_name(path.name + suffix)
+        if companion.exists():
+            private_file(companion)
+
+
 def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
     cursor = dbapi_conn.cursor()  # type: ignore[attr-defined]
     # WAL lets readers run beside the one writer; NORMAL sync is durable in WAL mode
@@ -62,6 +94,7 @@ def _blocking_busy_wait(dbapi_conn: object, _record: object) -> None:
 
 
 def make_sync_engine(url: str) -> Engine:
+    private_sqlite_file(url)
     engine = create_engine(sync_url(url))
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -70,7 +103,11 @@ def make_sync_engine(url: str) -> Engine:
 
 
 def make_async_engine(
-    url: str, *, sqlite_lock_wait_s: float = sqlite_inline.LOCK_WAIT_S
+    url: str,
+    *,
+    sqlite_lock_wait_s: float = sqlite_inline.LOCK_WAIT_S,
+    pool_size: int = 10,
+    max_overflow: int = 20,
 ) -> AsyncEngine:
     """The asyncio engine; SQLite runs inline (see ``sqlite_inline``).
 
@@ -79,10 +116,17 @@ def make_async_engine(
     """
     if make_url(url).get_backend_name() == "postgresql":
         # A request may hold two connections (its session and a unit of work).
+        # ``pool_pre_ping``: after a database fail-over each pooled connection is dead;
+        # a ping finds out before a request does.
         engine = create_async_engine(
-            async_url(url), pool_size=20, max_overflow=40, pool_recycle=1800
+            async_url(url),
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_recycle=1800,
+            pool_pre_ping=True,
         )
     else:
+        private_sqlite_file(url)
         database = make_url(url).database or ":memory:"
         creator = sqlite_inline.connect(database, lock_wait_s=sqlite_lock_wait_s)
         engine = create_async_engine(async_url(url), async_creator=creator)

@@ -9,6 +9,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 from sqlmodel import SQLModel
 
@@ -33,7 +34,12 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(url: str) -> None:
-    """Migrate to head; a schema made by ``create_all`` that matches the models is adopted."""
+    """Migrate to head; a schema made by ``create_all`` that matches the models is adopted.
+
+    A database already at a revision this release does not know (a newer release
+    migrated it: a rolling upgrade, or going back to the previous release) is left as it
+    is: migrations only add (docs/deploy.md), so the older code still finds what it uses.
+    """
     cfg = alembic_config(url)
     engine = make_sync_engine(url)
     try:
@@ -44,8 +50,18 @@ def upgrade(url: str) -> None:
             diff = []
             if populated and not versioned:
                 diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+            current = MigrationContext.configure(conn).get_current_heads() if versioned else ()
     finally:
         engine.dispose()
+    known = {rev.revision for rev in ScriptDirectory.from_config(cfg).walk_revisions()}
+    newer = [rev for rev in current if rev not in known]
+    if newer:
+        logger.warning(
+            "the database is at revision %s, newer than this release knows; starting "
+            "without migrating (migrations only add: docs/deploy.md)",
+            ", ".join(newer),
+        )
+        return
     if populated and not versioned:
         if diff:
             raise SchemaDriftError(

@@ -7,12 +7,16 @@ a timer tick implies. Only an Action touches the database: it is applied in its 
 of work to the reservation as stored now (re-read under lock: the in-memory view can be
 behind), and skipped once the reservation has ended. Driver taps are in
 ``driver_events.py``.
+
+With several instances (``rider_api.cluster``) every one keeps the fleet view and the
+index (so any of them can assign a bus inside a booking's own transaction), but only
+the leader (``leading``) acts on positions and timers; the others' commits reach the
+index through ``refresh``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 import time
@@ -23,6 +27,7 @@ from typing import TypeVar, assert_never
 
 from sqlmodel import col, select
 
+from broker_config.aio import cancel_and_wait
 from broker_config.messages import DriverEvent, ReservationStatus, VehiclePosition, utcnow
 from rider_api.core.metrics import Metrics
 from rider_api.db.unit_of_work import ChangeSet, UnitOfWork, UnitsOfWork
@@ -97,6 +102,8 @@ class Dispatcher:
         self._lock = asyncio.Lock()
         self._last_departure: dict[tuple[str, int, str, dt.date], int | None] = {}
         self._taps = DriverTaps(units=units, changes=changes, lock=self._lock, apply=self.apply)
+        #: Whether this instance acts on positions and timers (the cluster's leader).
+        self.leading = True
 
     # -- lifetime -----------------------------------------------------------------------
     async def __aenter__(self) -> Dispatcher:
@@ -105,10 +112,7 @@ class Dispatcher:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     def set_network(self, network: NetworkView) -> None:
         """Use a newly imported network from now on."""
@@ -130,6 +134,33 @@ class Dispatcher:
         self.tracked, self._by_vehicle, self._by_route = {}, {}, {}
         for r in rows:
             self._put(snapshot(r))
+
+    async def lead(self, leading: bool) -> None:
+        """Take the lead (reloading the index: the last leader may have changed much) or
+        give it up."""
+        if leading:
+            await self.load()
+        self.leading = leading
+
+    async def refresh(self, reservation_ids: frozenset[uuid.UUID] | None) -> None:
+        """Another instance committed changes to these reservations (None: to any)."""
+        if reservation_ids is None:
+            await self.load()
+            return
+        if not reservation_ids:
+            return
+        async with self.units.sessions() as session:
+            rows = (
+                await session.exec(
+                    select(Reservation).where(col(Reservation.id).in_(reservation_ids))
+                )
+            ).all()
+        for res in rows:
+            if res.status in ACTIVE_STATUSES:
+                old = self.tracked.get(res.id)
+                self._put(snapshot(res, old.excluded if old else frozenset()))
+            else:
+                self._drop(res.id)
 
     def sync(self, changes: ChangeSet) -> None:
         """Keep the in-memory index in step with committed changes."""
@@ -180,7 +211,7 @@ class Dispatcher:
         """A vehicle's position: update the fleet view and act on what it changes."""
         self.metrics.positions.inc()
         vehicle = self.fleet.update(vehicle_id, pos, time.monotonic())
-        if vehicle is None or vehicle.index is None:
+        if vehicle is None or vehicle.index is None or not self.leading:
             return
         await self.evaluate(vehicle)
 
@@ -228,6 +259,8 @@ class Dispatcher:
     async def _timers(self) -> None:
         while True:
             await asyncio.sleep(1.0)
+            if not self.leading:
+                continue
             try:
                 await self.tick()
             except asyncio.CancelledError:

@@ -13,6 +13,8 @@ from rider_api.models.network import (
     StopTime,
     Trip,
 )
+from rider_api.models.operators import OperatorAudit, OperatorSession
+from rider_api.models.push import PushSubscription
 from rider_api.models.reservations import (
     IdempotencyRecord,
     Incident,
@@ -29,8 +31,11 @@ __all__ = [
     "IdempotencyRecord",
     "Incident",
     "NetworkMeta",
+    "OperatorAudit",
+    "OperatorSession",
     "OutboxMessage",
     "ProcessedEvent",
+    "PushSubscription",
     "Reservation",
     "ReservationEvent",
     "Rider",

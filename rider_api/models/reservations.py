@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Column, DateTime, Dialect, LargeBinary, TypeDecorator, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from broker_config.messages import ReservationStatus, utcnow
+from broker_config.messages import ReservationStatus, RiderNeed, utcnow
 
 __all__ = [
     "IdempotencyRecord",
@@ -19,6 +20,8 @@ __all__ = [
     "Reservation",
     "ReservationEvent",
     "Rider",
+    "needs_column",
+    "needs_from_column",
 ]
 
 
@@ -47,6 +50,18 @@ def _ts(**kw: Any) -> Any:
     return Column(UTCDateTime(), **kw)
 
 
+def needs_column(needs: Iterable[RiderNeed]) -> str | None:
+    """What ``Reservation.needs`` stores: the codes in ``RiderNeed`` order, once each."""
+    chosen = set(needs)
+    return ",".join(n.value for n in RiderNeed if n in chosen) or None
+
+
+def needs_from_column(value: str | None) -> tuple[RiderNeed, ...]:
+    """The needs a stored ``Reservation.needs`` holds (a code this release lacks is skipped)."""
+    known = {n.value: n for n in RiderNeed}
+    return tuple(known[code] for code in (value or "").split(",") if code in known)
+
+
 class Rider(SQLModel, table=True):
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     display_name: str = Field(max_length=80)
@@ -67,6 +82,9 @@ class Reservation(SQLModel, table=True):
     direction_id: int
     destination_stop_id: str | None = Field(default=None, max_length=64)
     note: str | None = Field(default=None, max_length=200)
+    #: The rider's needs (``RiderNeed`` codes), comma-separated in ``RiderNeed`` order;
+    #: None when the rider chose none.
+    needs: str | None = Field(default=None, max_length=200)
     vehicle_id: str | None = Field(default=None, index=True, max_length=64)
     #: Position of the vehicle's trip stop (for the DriverAlert's stop_sequence).
     stop_sequence: int | None = None

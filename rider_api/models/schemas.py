@@ -6,10 +6,10 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from broker_config.const import ID_PATTERN
-from broker_config.messages import Lang, Localized, ReservationStatus
+from broker_config.messages import Lang, Localized, ReservationStatus, RiderNeed
 from rider_api.core.plain_text import ONE_LINE
 
 __all__ = [
@@ -36,6 +36,24 @@ Note = Annotated[
     StringConstraints(strip_whitespace=True, max_length=200),
     ONE_LINE,
     Field(description="For the driver, e.g. 'guide dog'. " + _PLAIN),
+]
+
+
+def _canonical_needs(needs: list[RiderNeed]) -> list[RiderNeed]:
+    # One order and no repeats: the same choice is the same booking (idempotency hash).
+    chosen = set(needs)
+    return [n for n in RiderNeed if n in chosen]
+
+
+Needs = Annotated[
+    list[RiderNeed],
+    Field(
+        max_length=len(RiderNeed) * 2,
+        description="What the driver should know, as codes: "
+        + ", ".join(f"'{n.value}'" for n in RiderNeed)
+        + ". Shown and spoken on the driver's display; an unknown code is a 422.",
+    ),
+    AfterValidator(_canonical_needs),
 ]
 AnnouncementLine = Annotated[
     str,
@@ -67,6 +85,8 @@ class ReservationCreate(BaseModel):
     direction_id: Literal[0, 1]
     destination_stop_id: NetworkId | None = None
     note: Note | None = None
+    #: Addition to v1 (optional): the rider's needs, told to the driver.
+    needs: Needs | None = None
 
 
 class HistoryItem(BaseModel):
@@ -87,6 +107,7 @@ class ReservationPublic(BaseModel):
     created_at: datetime
     updated_at: datetime
     note: str | None = None
+    needs: list[RiderNeed] = Field(default_factory=list)
     #: Why the last change happened, e.g. a missed pickup's ``bus_full``.
     reason: str | None = None
     stop_name: Localized | None = None

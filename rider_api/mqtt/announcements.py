@@ -8,10 +8,12 @@ from collections.abc import Sequence
 from typing import Literal
 
 from broker_config.messages import Announcement, Localized
+from broker_config.topics import Topics
+from rider_api.db.unit_of_work import UnitOfWork
 from rider_api.network.view import NetworkView
 from rider_api.state import AppState
 
-__all__ = ["UnknownTargetError", "announce", "stops_of"]
+__all__ = ["UnknownTargetError", "announce", "enqueue_announcements", "stops_of"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +47,25 @@ def stops_of(
     return sorted(network.stops)
 
 
+def enqueue_announcements(
+    uow: UnitOfWork,
+    topics: Topics,
+    *,
+    stop_ids: Sequence[str],
+    text: Localized,
+    priority: Literal["info", "urgent"] = "info",
+) -> list[Announcement]:
+    """Queue one announcement per stop in the caller's unit of work (an operator's
+    audit row commits with them); sent after the commit."""
+    sent: list[Announcement] = []
+    for stop_id in stop_ids:
+        message = Announcement(id=uuid.uuid4(), text=text, priority=priority)
+        uow.enqueue(topics.stop_announce(stop_id), message, reservation_id=None)
+        sent.append(message)
+    logger.info("announcement to %d stop(s), priority %s", len(sent), priority)
+    return sent
+
+
 async def announce(
     state: AppState,
     *,
@@ -53,11 +74,7 @@ async def announce(
     priority: Literal["info", "urgent"] = "info",
 ) -> list[Announcement]:
     """Queue one announcement per stop in one transaction; sent after the commit."""
-    sent: list[Announcement] = []
     async with state.unit_of_work() as uow:
-        for stop_id in stop_ids:
-            message = Announcement(id=uuid.uuid4(), text=text, priority=priority)
-            uow.enqueue(state.topics.stop_announce(stop_id), message, reservation_id=None)
-            sent.append(message)
-    logger.info("announcement to %d stop(s), priority %s", len(sent), priority)
-    return sent
+        return enqueue_announcements(
+            uow, state.topics, stop_ids=stop_ids, text=text, priority=priority
+        )

@@ -5,9 +5,10 @@ save) or bring back old ones (it restores the last saved state, which can hold t
 of a booking that has ended since). Each time the server's session connects, a
 reconcile pass:
 
-1. reads every retained StopCall and DriverAlert on the broker (a short-lived session
-   of its own, clean, so nothing is queued for it afterwards) up to a marker message
-   that the server publishes after subscribing (retained messages come first), and
+1. reads every retained StopCall and DriverAlert on the broker (a short-lived, clean
+   session of the instance's read-only ``monitor.{instance}`` login, so nothing is
+   queued for it afterwards) up to a marker message that it publishes in its own space
+   after subscribing (retained messages come first), and
    clears each one whose reservation is not active or whose topic is no longer the
    reservation's stop or vehicle;
 2. re-publishes the call and alert of every active reservation with a fresh ``seq``
@@ -20,13 +21,14 @@ makes one more pass after it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
 
 from sqlmodel import col, select
 
+from broker_config.aio import cancel_and_wait
+from broker_config.const import MONITOR_LOGIN_PREFIX
 from broker_config.endpoint import BrokerEndpoint, SessionOptions
 from broker_config.errors import MqttError
 from broker_config.session import MqttSession, ReceivedMessage
@@ -81,10 +83,7 @@ class Reconciler:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     def request(self) -> None:
         """Ask for a pass (called when the server's session connects)."""
@@ -141,10 +140,10 @@ class Reconciler:
         """Topics of the non-empty retained calls and alerts on the broker now."""
         t = self._topics
         found: set[str] = set()
-        client_id = f"bushail-reconcile-{uuid.uuid4().hex[:8]}"
-        # Outside every device's and server's filters (only the server may write under
-        # server/), so no other subscriber sees it.
-        marker = f"{t.root}/server/{client_id}/reconcile-marker"
+        login = self._endpoint.username or "api"
+        name = login.removeprefix(MONITOR_LOGIN_PREFIX)
+        # In the monitor's own space: outside every device's and the server's filters.
+        marker = t.monitor(name, "reconcile-marker")
         done = asyncio.Event()
 
         async def collect(msg: ReceivedMessage) -> None:
@@ -154,7 +153,7 @@ class Reconciler:
                 found.add(msg.topic)
 
         options = SessionOptions(
-            client_id=client_id,
+            client_id=login,
             clean_start=True,
             session_expiry_s=0,
             root=t.root,

@@ -50,7 +50,8 @@ async def subscribe_all(state: AppState, mqtt: MqttSession) -> None:
         await apply_stop_event(state, stop_id, decode(StopEvent, payload))
 
     async def on_position(vehicle_id: str, payload: bytes) -> None:
-        await dispatcher.on_position(vehicle_id, decode(VehiclePosition, payload))
+        # Through the freshness arbitration: an agency feed may report the same bus.
+        await state.feeds.positions.onboard(vehicle_id, decode(VehiclePosition, payload))
 
     await mqtt.subscribe(t.all_of(TopicKind.VEHICLE_EVENTS), _from_device(on_driver_event))
     await mqtt.subscribe(t.all_of(TopicKind.STOP_EVENTS), _from_device(on_stop_event))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["FeedError", "FeedProblem"]
+__all__ = ["FeedError", "FeedProblem", "UngroupedFeed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,3 +55,13 @@ class FeedError(ValueError):
     @property
     def field(self) -> str | None:
         return self.problems[0].field
+
+
+class UngroupedFeed(Exception):
+    """A file comes back to a trip (or shape) after another: the import is read again
+    holding every trip until the end of the file. Never leaves the importer."""
+
+    def __init__(self, file: str, line: int) -> None:
+        super().__init__(f"{file} line {line}: rows of one trip or shape are not together")
+        self.file = file
+        self.line = line

@@ -21,6 +21,7 @@ __all__ = [
     "number",
     "optional_integer",
     "optional_number",
+    "parse_time",
     "required",
 ]
 
@@ -44,11 +45,11 @@ class Problems:
 
     def __init__(self, limit: int = 50) -> None:
         self.items: list[FeedProblem] = []
-        self._limit = limit
+        self.limit = limit
 
     def add(self, file: str, line: int | None, field: str | None, message: str) -> None:
         self.items.append(FeedProblem(file, line, field, message))
-        if len(self.items) >= self._limit:
+        if len(self.items) >= self.limit:
             raise FeedError(self.items, truncated=True)
 
     def raise_if_any(self) -> None:
@@ -133,11 +134,19 @@ def gtfs_time(row: Row, field: str) -> int | None:
     raw = row.get(field, "")
     if not raw:
         return None
+    seconds = parse_time(raw)
+    if seconds is None:
+        raise FieldError(field, f"{raw!r} is not a time (H:MM:SS; hours may pass 24)")
+    return seconds
+
+
+def parse_time(raw: str) -> int | None:
+    """Seconds of an ``H:MM:SS`` time (hours may pass 24), None if ``raw`` is not one."""
     match = _TIME.fullmatch(raw)
     if match is None:
-        raise FieldError(field, f"{raw!r} is not a time (H:MM:SS; hours may pass 24)")
-    hours, minutes, seconds = (int(part) for part in match.groups())
-    return hours * 3600 + minutes * 60 + seconds
+        return None
+    hours, minutes, seconds = match.groups()
+    return int(hours) * 3600 + int(minutes) * 60 + int(seconds)
 
 
 def gtfs_date(row: Row, field: str) -> dt.date:

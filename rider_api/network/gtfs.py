@@ -1,14 +1,19 @@
 """Turn the files of a GTFS feed into rows of the network tables, validating everything.
 
 Every problem is collected with its file, line and field; if there is any, FeedError is
-raised and nothing is returned, so the caller never writes part of a feed. Agencies,
-stops and routes are read here; the timetable files in :mod:`rider_api.network.timetable`.
+raised at the end, and the caller drops whatever the sink was given (the importer rolls
+its transaction back), so a feed is never written in part. Agencies, stops and routes are
+read here; the timetable files in :mod:`rider_api.network.timetable` and
+:mod:`rider_api.network.stop_times`.
 """
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
+import uuid
 import zoneinfo
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,13 +43,14 @@ from rider_api.network.fields import (
     optional_integer,
     required,
 )
-from rider_api.network.patterns import derive_patterns, fill_times
 from rider_api.network.rows import RowValidator
 from rider_api.network.search import search_key
+from rider_api.network.sink import NetworkSink, columns
+from rider_api.network.stop_times import StopTimesReader
 from rider_api.network.timetable import WEEKDAYS, TimetableReader
 from rider_api.network.translations import Translations
 
-__all__ = ["GtfsNetwork", "read_network"]
+__all__ = ["GtfsNetwork", "NetworkSummary", "read_network"]
 
 DEFAULT_AGENCY_ID = "agency"
 _REQUIRED_FILES = ("agency.txt", "stops.txt", "routes.txt", "trips.txt", "stop_times.txt")
@@ -59,11 +65,18 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
     "shapes.txt": ("shape_id", "shape_pt_lat", "shape_pt_lon", "shape_pt_sequence"),
     "feed_info.txt": ("feed_publisher_name", "feed_publisher_url", "feed_lang"),
 }
+_OPTIONAL_FILES = (
+    "feed_info.txt",
+    "translations.txt",
+    "calendar.txt",
+    "calendar_dates.txt",
+    "shapes.txt",
+)
 
 
 @dataclass
 class GtfsNetwork:
-    """Validated rows per table, ready to be inserted."""
+    """Validated rows per table, held in memory (see ``importer.load_feed``)."""
 
     source: str
     feed_lang: str | None
@@ -71,8 +84,25 @@ class GtfsNetwork:
     counts: dict[str, int] = field(default_factory=dict)
 
 
-def read_network(files: FeedFiles, *, source: str) -> GtfsNetwork:
-    """Validate the feed's files and build the rows; raises FeedError on any problem."""
+@dataclass(frozen=True, slots=True)
+class NetworkSummary:
+    """What an import read: the feed's name and language, and rows per table."""
+
+    source: str
+    feed_lang: str | None
+    counts: dict[str, int]
+
+
+def read_network(
+    files: FeedFiles, *, source: str, sink: NetworkSink, grouped: bool = True
+) -> NetworkSummary:
+    """Validate the feed's files and hand their rows to ``sink``; raises FeedError on any
+    problem (the caller then drops what the sink received: a transaction rolled back).
+
+    Nothing reaches the sink until agency, stops, routes and the calendars are valid;
+    shapes, trips and stop times go to it as they are read. UngroupedFeed: read again
+    with ``grouped=False`` (see :mod:`rider_api.network.stop_times`).
+    """
     missing = [name for name in _REQUIRED_FILES if not files.has(name)]
     if not files.has("calendar.txt") and not files.has("calendar_dates.txt"):
         missing.append("calendar.txt or calendar_dates.txt")
@@ -80,7 +110,7 @@ def read_network(files: FeedFiles, *, source: str) -> GtfsNetwork:
         raise FeedError(
             [FeedProblem(name, None, None, "required file is missing") for name in missing]
         )
-    return _Reader(files, source).run()
+    return _Reader(files, source, sink, grouped).run()
 
 
 def _optional(files: FeedFiles, name: str) -> Table | None:
@@ -92,9 +122,11 @@ def _optional(files: FeedFiles, name: str) -> Table | None:
 
 
 class _Reader:
-    def __init__(self, files: FeedFiles, source: str) -> None:
+    def __init__(self, files: FeedFiles, source: str, sink: NetworkSink, grouped: bool) -> None:
         self.files = files
         self.source = source
+        self.sink = sink
+        self.grouped = grouped
         self.problems = Problems()
         self.rows = RowValidator(self.problems)
         self.tr = Translations()
@@ -105,55 +137,73 @@ class _Reader:
         # reported again as unknown.
         self.stop_ids: set[str] = set()
         self.route_ids: set[str] = set()
+        #: Stops left out (no place), by id: their location_type.
+        self.unplaced_stops: dict[str, int] = {}
 
-    def run(self) -> GtfsNetwork:
-        read = self.files.read
-        # Structural problems (missing columns) stop the import at once.
-        tables = {name: read(name, _COLUMNS[name]) for name in _REQUIRED_FILES}
-        feed_info = _optional(self.files, "feed_info.txt")
-        self.tr = Translations.from_table(_optional(self.files, "translations.txt"))
-        calendar = _optional(self.files, "calendar.txt")
-        calendar_dates = _optional(self.files, "calendar_dates.txt")
-        shapes = _optional(self.files, "shapes.txt")
+    def run(self) -> NetworkSummary:
+        files = self.files
+        # Structural problems (missing columns, not UTF-8, not CSV) in the first lines of
+        # a file stop the import at once, before any row is looked at.
+        for name in (*_REQUIRED_FILES, *_OPTIONAL_FILES):
+            if files.has(name):
+                files.check(name, _COLUMNS.get(name, ()))
+        feed_info = _optional(files, "feed_info.txt")
+        self.tr = Translations.from_table(_optional(files, "translations.txt"))
+        calendar = _optional(files, "calendar.txt")
+        calendar_dates = _optional(files, "calendar_dates.txt")
 
         if feed_info is not None:
             self.read_feed_info(feed_info)
-        agencies = self.read_agencies(tables["agency.txt"])
-        stops = self.read_stops(tables["stops.txt"])
-        routes = self.read_routes(tables["routes.txt"], agencies)
+        agencies = self.read_agencies(files.read("agency.txt", _COLUMNS["agency.txt"]))
+        stops = self.read_stops(files.read("stops.txt", _COLUMNS["stops.txt"]))
+        routes = self.read_routes(files.read("routes.txt", _COLUMNS["routes.txt"]), agencies)
         timetable = TimetableReader(
-            self.rows, self.tr, route_ids=self.route_ids, stop_ids=self.stop_ids
+            self.rows, self.tr, route_ids=self.route_ids, grouped=self.grouped
         )
         services, cal_rows, date_rows = timetable.read_calendars(calendar, calendar_dates)
-        shape_rows = timetable.read_shapes(shapes) if shapes is not None else []
-        shape_ids = {r["shape_id"] for r in shape_rows} if shapes is not None else None
-        trips = timetable.read_trips(tables["trips.txt"], services, shape_ids)
-        by_trip = timetable.read_stop_times(tables["stop_times.txt"])
-        self.problems.raise_if_any()
+        if not self.problems.items:
+            self.sink.begin()
+            self.sink.add(Agency, list(agencies.values()))
+            self.sink.add(Stop, list(stops.values()))
+            self.sink.add(Route, list(routes.values()))
+            self.sink.add(ServiceCalendar, cal_rows)
+            self.sink.add(CalendarDate, date_rows)
 
-        stop_time_rows = fill_times(tables["stop_times.txt"].file, by_trip, self.problems)
-        self.problems.raise_if_any()
-        directions, route_stops = derive_patterns(trips, by_trip, self.stop_names)
+        shape_ids: set[str] | None = None
+        if files.has("shapes.txt"):
+            with files.stream("shapes.txt", _COLUMNS["shapes.txt"]) as shapes:
+                self.stream(ShapePoint, timetable.shape_rows(shapes))
+            shape_ids = timetable.shape_ids
+        with files.stream("trips.txt", _COLUMNS["trips.txt"]) as stream:
+            rows = ((line, stream.row(values)) for line, values in stream)
+            trips = timetable.read_trips(stream.file, rows, services, shape_ids)
+        trip_columns = columns(Trip)
+        self.stream(Trip, (tuple(trip[c] for c in trip_columns) for trip in trips.values()))
 
-        rows: dict[type[SQLModel], list[dict[str, Any]]] = {
-            Agency: list(agencies.values()),
-            Stop: list(stops.values()),
-            Route: list(routes.values()),
-            RouteDirection: directions,
-            RouteStop: route_stops,
-            ServiceCalendar: cal_rows,
-            CalendarDate: date_rows,
-            ShapePoint: shape_rows,
-            Trip: list(trips.values()),
-            StopTime: stop_time_rows,
-        }
+        stop_times = StopTimesReader(
+            self.problems,
+            trips=trips,
+            trip_ids=timetable.trip_ids,
+            stop_ids=self.stop_ids,
+            unplaced_stops=self.unplaced_stops,
+            stop_names=self.stop_names,
+            grouped=self.grouped,
+        )
+        with files.stream("stop_times.txt", _COLUMNS["stop_times.txt"]) as stream:
+            self.stream(StopTime, stop_times.rows(stream))
+        stop_times.finish()
+
+        directions, route_stops = stop_times.patterns.rows()
+        self.sink.set_headsigns(stop_times.patterns.named_by_last_stop)
+        self.sink.add(RouteDirection, directions)
+        self.sink.add(RouteStop, route_stops)
         counts = {
             "agencies": len(agencies),
             "stops": len(stops),
             "routes": len(routes),
             "trips": len(trips),
-            "stop_times": len(stop_time_rows),
-            "shape_points": len(shape_rows),
+            "stop_times": stop_times.count,
+            "shape_points": timetable.shape_points,
             "calendars": len(cal_rows),
             "calendar_dates": len(date_rows),
             "route_directions": len(directions),
@@ -165,9 +215,20 @@ class _Reader:
             self.meta["timezone"] = first_agency["timezone"]
         self.meta["feed_lang"] = self.feed_lang or ""
         self.meta["imported_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        # The network's version (NetworkView.current_version) reads these rows: a new
+        # import is a new version even within the same second and with the same counts.
+        self.meta["import_id"] = uuid.uuid4().hex
         self.meta.update({f"count.{name}": str(n) for name, n in counts.items()})
-        rows[NetworkMeta] = [{"key": k, "value": v} for k, v in self.meta.items()]
-        return GtfsNetwork(self.source, self.feed_lang, rows, counts)
+        self.sink.add(NetworkMeta, [{"key": k, "value": v} for k, v in self.meta.items()])
+        return NetworkSummary(self.source, self.feed_lang, counts)
+
+    def stream(self, model: type[SQLModel], rows: Iterator[tuple[Any, ...]]) -> None:
+        """Hand ``rows`` to the sink; once the feed has a problem, read them to the end
+        only to find the others."""
+        if self.problems.items:
+            collections.deque(rows, maxlen=0)
+        else:
+            self.sink.stream(model, rows)
 
     def read_feed_info(self, table: Table) -> None:
         for _line, row in table.rows[:1]:
@@ -190,7 +251,7 @@ class _Reader:
                 zoneinfo.ZoneInfo(tz)
             except (zoneinfo.ZoneInfoNotFoundError, ValueError):
                 raise FieldError("agency_timezone", f"unknown time zone {tz!r}") from None
-            if self.rows.unique(table, out, agency_id, line, "agency_id"):
+            if self.rows.unique(table.file, out, agency_id, line, "agency_id"):
                 out[agency_id] = {
                     "agency_id": agency_id,
                     "name": required(row, "agency_name"),
@@ -213,7 +274,9 @@ class _Reader:
             self.stop_ids.add(stop_id)
             location_type = integer(row, "location_type", allowed=range(5), default=0)
             if location_type >= 3 and not row.get("stop_lat"):
-                return  # generic nodes and boarding areas without a place: not bookable
+                # Generic nodes and boarding areas without a place: not bookable.
+                self.unplaced_stops[stop_id] = location_type
+                return
             name = required(row, "stop_name")
             lat = number(row, "stop_lat", low=-90, high=90)
             lon = number(row, "stop_lon", low=-180, high=180)
@@ -230,7 +293,7 @@ class _Reader:
             parent = row.get("parent_station") or None
             if parent:
                 parents.append((line, parent))
-            if self.rows.unique(table, out, stop_id, line, "stop_id"):
+            if self.rows.unique(table.file, out, stop_id, line, "stop_id"):
                 out[stop_id] = {
                     "stop_id": stop_id,
                     "name_zh": zh,
@@ -290,7 +353,7 @@ class _Reader:
                 ):
                     raise FieldError(name, f"{value!r} is not a colour (6 hex digits)")
                 colors[name] = value.upper() or None
-            if self.rows.unique(table, out, route_id, line, "route_id"):
+            if self.rows.unique(table.file, out, route_id, line, "route_id"):
                 out[route_id] = {
                     "route_id": route_id,
                     "agency_id": agency_id or None,

@@ -1,5 +1,6 @@
-"""Read the imported network: find stops, a stop's routes and departures, routes and
-their ordered stops. Async functions over an sqlmodel AsyncSession."""
+"""Read the imported network: find stops by name or position (from the network view in
+memory), a stop's routes and departures, routes and their ordered stops (async
+functions over an sqlmodel AsyncSession)."""
 
 from __future__ import annotations
 
@@ -24,36 +25,76 @@ from rider_api.models import (
     StopTime,
     Trip,
 )
-from rider_api.network.geo import EARTH_RADIUS_M, bounding_box, haversine_m
-from rider_api.network.search import query_terms
+from rider_api.network.geo import Walk, walk_to
+from rider_api.network.search import Match, query_terms
+from rider_api.network.view import NetworkView, StopInfo
 
 __all__ = [
+    "NEAR_RADIUS_M",
+    "NEAR_WIDER_M",
     "Departure",
     "DirectionStops",
+    "FoundStop",
+    "Nearby",
     "RouteDetail",
     "RouteSummary",
     "ServingRoute",
     "StopDetail",
     "StopHit",
+    "find_stops",
     "get_route_detail",
     "get_stop_detail",
     "list_routes",
-    "nearest_stops",
     "next_departures",
-    "search_stops",
+    "stops_near",
 ]
 
-#: The first search radius; it grows fourfold until enough stops are found.
-_FIRST_RADIUS_M = 400.0
-#: Name matches considered for ranking (a one-letter query in a big city matches many).
+#: Near me: stops within a short walk; once wider if there is none.
+NEAR_RADIUS_M = 800.0
+NEAR_WIDER_M = 2000.0
+#: Name matches considered for ranking by distance (a one-letter query matches many).
 _MAX_NAME_MATCHES = 2000
+#: With a position, matches of one group come nearest first; groups keep their order.
+_MATCH_GROUP = {
+    Match.EXACT: 0,
+    Match.PREFIX: 0,
+    Match.WORDS: 0,
+    Match.SOUND: 1,
+    Match.FUZZY: 2,
+    None: 0,
+}
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
 @dataclass(frozen=True, slots=True)
 class StopHit:
+    """A stop row with its distance (``schemas.StopPublic.of_hit`` reads it)."""
+
     stop: Stop
     distance_m: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FoundStop:
+    """A stop found by name or position: how it matched a query (None: no query), and
+    the walk to it from the rider (None: no position given)."""
+
+    stop: StopInfo
+    walk: Walk | None = None
+    match: Match | None = None
+
+    @property
+    def distance_m(self) -> float | None:
+        return None if self.walk is None else self.walk.distance_m
+
+
+@dataclass(frozen=True, slots=True)
+class Nearby:
+    """The stops near a rider and the radius they were looked for in."""
+
+    stops: list[FoundStop]
+    radius_m: float
+    widened: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,70 +151,86 @@ def natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
     )
 
 
-async def search_stops(
-    session: AsyncSession,
+def find_stops(
+    network: NetworkView,
     *,
     query: str | None = None,
     lat: float | None = None,
     lon: float | None = None,
+    heading: float | None = None,
+    radius_m: float | None = None,
     limit: int = 20,
-) -> list[StopHit]:
-    """Stops whose name (either language, 台 and 臺 alike) contains every word of ``query``.
+) -> list[FoundStop]:
+    """Stops by name, by position, or both, from the network in memory.
 
-    With ``lat``/``lon`` the matches come nearest first with their distance; without,
-    exact names first, then names that start with the query, then the rest. With no
-    query: the nearest stops, or the stops in id order when there is no position either.
+    A query alone: the forgiving search, best match first (see ``search``). With
+    ``lat``/``lon`` too: the same matches, the good ones (exact, prefix, every word)
+    nearest first, then those that only sound alike, then near spellings. A position
+    alone: the nearest stops (within ``radius_m`` when given). Neither: stops in id order.
+    Every stop found from a position carries its walk (distance, bearing, compass point,
+    clock hour when ``heading`` is given).
     """
-    terms = query_terms(query or "")
-    if not terms:
-        if lat is not None and lon is not None:
-            return await nearest_stops(session, lat=lat, lon=lon, limit=limit)
-        stops = (await session.exec(select(Stop).order_by(col(Stop.stop_id)).limit(limit))).all()
-        return [StopHit(stop) for stop in stops]
-    statement = (
-        select(Stop)
-        .where(and_(*(col(Stop.search_key).contains(term, autoescape=True) for term in terms)))
-        .limit(_MAX_NAME_MATCHES)
-    )
-    stops = (await session.exec(statement)).all()
-    if lat is not None and lon is not None:
-        hits = [StopHit(s, haversine_m(lat, lon, s.lat, s.lon)) for s in stops]
-        hits.sort(key=lambda h: (h.distance_m, h.stop.stop_id))
-        return hits[:limit]
-    wanted = " ".join(terms)
-
-    def rank(stop: Stop) -> tuple[int, int, str]:
-        names = stop.search_key.split("\n")
-        if wanted in names:
-            return (0, len(stop.name_zh), stop.stop_id)
-        if any(name.startswith(wanted) for name in names):
-            return (1, len(stop.name_zh), stop.stop_id)
-        return (2, len(stop.name_zh), stop.stop_id)
-
-    return [StopHit(stop) for stop in sorted(stops, key=rank)[:limit]]
-
-
-async def nearest_stops(
-    session: AsyncSession, *, lat: float, lon: float, limit: int = 20
-) -> list[StopHit]:
-    """The ``limit`` stops nearest to a point, nearest first, with their distance."""
-    radius = _FIRST_RADIUS_M
-    while True:
-        box = bounding_box(lat, lon, radius)
-        statement = select(Stop).where(col(Stop.lat).between(box.min_lat, box.max_lat))
-        if box.min_lon is not None and box.max_lon is not None:
-            statement = statement.where(col(Stop.lon).between(box.min_lon, box.max_lon))
-        hits = [
-            StopHit(s, haversine_m(lat, lon, s.lat, s.lon))
-            for s in (await session.exec(statement)).all()
+    located = lat is not None and lon is not None
+    if query and query_terms(query):
+        hits = network.stop_search.search(query, limit=limit if not located else _MAX_NAME_MATCHES)
+        found = [
+            _found(network, hit.stop_id, lat, lon, heading, hit.match)
+            for hit in hits
+            if hit.stop_id in network.stops
         ]
-        whole_earth = radius >= EARTH_RADIUS_M * 3.15
-        # Only stops inside the circle are sure to be nearer than any stop outside the box.
-        inside = [h for h in hits if whole_earth or (h.distance_m or 0.0) <= radius]
-        if len(inside) >= limit or whole_earth:
-            inside.sort(key=lambda h: (h.distance_m, h.stop.stop_id))
-            return inside[:limit]
-        radius *= 4
+        if located:
+            found.sort(key=lambda f: (_MATCH_GROUP[f.match], _distance(f), f.stop.stop_id))
+        return found[:limit]
+    if lat is not None and lon is not None:
+        positions = network.positions
+        near = (
+            positions.within(lat, lon, radius_m)[:limit]
+            if radius_m is not None
+            else positions.nearest(lat, lon, limit)
+        )
+        return [_found(network, stop_id, lat, lon, heading, None) for _d, stop_id in near]
+    return [
+        _found(network, stop_id, None, None, None, None)
+        for stop_id in sorted(network.stops)[:limit]
+    ]
+
+
+def stops_near(
+    network: NetworkView,
+    *,
+    lat: float,
+    lon: float,
+    heading: float | None = None,
+    radius_m: float = NEAR_RADIUS_M,
+    wider_m: float = NEAR_WIDER_M,
+    limit: int = 10,
+) -> Nearby:
+    """The stops within a walk of the rider, nearest first; if none is within
+    ``radius_m``, those within ``wider_m`` (once), and ``widened`` says so."""
+    found = find_stops(network, lat=lat, lon=lon, heading=heading, radius_m=radius_m, limit=limit)
+    if found:
+        return Nearby(found, radius_m, widened=False)
+    found = find_stops(network, lat=lat, lon=lon, heading=heading, radius_m=wider_m, limit=limit)
+    return Nearby(found, wider_m, widened=True)
+
+
+def _found(
+    network: NetworkView,
+    stop_id: str,
+    lat: float | None,
+    lon: float | None,
+    heading: float | None,
+    match: Match | None,
+) -> FoundStop:
+    stop = network.stops[stop_id]
+    walk = None
+    if lat is not None and lon is not None:
+        walk = walk_to(lat, lon, stop.lat, stop.lon, heading=heading)
+    return FoundStop(stop, walk, match)
+
+
+def _distance(found: FoundStop) -> float:
+    return found.walk.distance_m if found.walk is not None else 0.0
 
 
 async def get_stop_detail(session: AsyncSession, stop_id: str) -> StopDetail | None:

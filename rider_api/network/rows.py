@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from rider_api.network.feed import Row, Table
@@ -19,19 +19,25 @@ class RowValidator:
 
     def each(self, table: Table, parse: Callable[[int, Row], None]) -> None:
         """Call ``parse`` on every row, turning a FieldError into a problem at its line."""
-        for line, row in table.rows:
+        self.each_row(table.file, table.rows, parse)
+
+    def each_row(
+        self, file: str, rows: Iterable[tuple[int, Row]], parse: Callable[[int, Row], None]
+    ) -> None:
+        """:meth:`each` over rows as they are read (a file that is not held in memory)."""
+        for line, row in rows:
             try:
                 parse(line, row)
             except FieldError as exc:
-                self.problems.add(table.file, line, exc.field, exc.message)
+                self.problems.add(file, line, exc.field, exc.message)
 
     def unique(
-        self, table: Table, seen: set[Any] | dict[Any, Any], key: Any, line: int, name: str
+        self, file: str, seen: set[Any] | dict[Any, Any], key: Any, line: int, name: str
     ) -> bool:
         """False (and a problem) if ``key`` was seen; a set remembers it, a dict is the
         caller's output, filled by the caller."""
         if key in seen:
-            self.problems.add(table.file, line, name, f"duplicate {name} {key!r}")
+            self.problems.add(file, line, name, f"duplicate {name} {key!r}")
             return False
         if isinstance(seen, set):
             seen.add(key)

@@ -1,40 +1,45 @@
-"""Reading the timetable files of a GTFS feed: service days, shapes, trips, stop times.
+"""Reading the timetable files of a GTFS feed: service days, shapes and trips.
 
 These come after agency.txt, stops.txt and routes.txt (see :mod:`rider_api.network.gtfs`):
-trips refer to routes, and stop times to stops and trips, by id.
+trips refer to routes, shapes and services by id. shapes.txt can be large and is read as
+a stream; stop times are read by :mod:`rider_api.network.stop_times`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
+import math
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-from rider_api.network.feed import Row, Table
+from rider_api.network.errors import UngroupedFeed
+from rider_api.network.feed import Row, Table, TableStream
 from rider_api.network.fields import (
     FieldError,
     gtfs_date,
     gtfs_id,
-    gtfs_time,
     integer,
     number,
     optional_number,
     required,
 )
-from rider_api.network.patterns import StopTimeIn
 from rider_api.network.rows import RowValidator
 from rider_api.network.translations import Translations
 
-__all__ = ["WEEKDAYS", "TimetableReader"]
+__all__ = ["WEEKDAYS", "ShapeRow", "TimetableReader"]
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
+#: A ShapePoint row: (shape_id, sequence, lat, lon, dist_traveled).
+ShapeRow = tuple[str, int, float, float, float | None]
+
 
 class TimetableReader:
-    """Reads calendar, calendar_dates, shapes, trips and stop_times into rows.
+    """Reads calendar, calendar_dates, shapes and trips into rows.
 
-    ``route_ids`` and ``stop_ids`` are the ids of every row of routes.txt and stops.txt,
-    even rows with a bad field: a reference to such a row is not reported as unknown.
+    ``route_ids`` is the ids of every row of routes.txt, even rows with a bad field: a
+    reference to such a row is not reported as unknown (nor is one to a trip with a bad
+    field, in ``trip_ids``). ``grouped``: see :meth:`shape_rows`.
     """
 
     def __init__(
@@ -43,13 +48,16 @@ class TimetableReader:
         tr: Translations,
         *,
         route_ids: set[str],
-        stop_ids: set[str],
+        grouped: bool = True,
     ) -> None:
         self.rows = rows
         self.tr = tr
         self.route_ids = route_ids
-        self.stop_ids = stop_ids
+        self.grouped = grouped
         self.trip_ids: set[str] = set()
+        self.shape_ids: set[str] = set()
+        #: ShapePoint rows yielded.
+        self.shape_points = 0
 
     def read_calendars(
         self, calendar: Table | None, calendar_dates: Table | None
@@ -66,7 +74,7 @@ class TimetableReader:
                 start, end = gtfs_date(row, "start_date"), gtfs_date(row, "end_date")
                 if end < start:
                     raise FieldError("end_date", "ends before start_date")
-                if self.rows.unique(cal, services, service_id, line, "service_id"):
+                if self.rows.unique(cal.file, services, service_id, line, "service_id"):
                     cal_rows.append(
                         {"service_id": service_id, **days, "start_date": start, "end_date": end}
                     )
@@ -80,7 +88,7 @@ class TimetableReader:
                 service_id = required(row, "service_id")
                 day = gtfs_date(row, "date")
                 kind = integer(row, "exception_type", allowed=(1, 2))
-                if self.rows.unique(dates, seen, (service_id, day), line, "date"):
+                if self.rows.unique(dates.file, seen, (service_id, day), line, "date"):
                     date_rows.append(
                         {"service_id": service_id, "service_date": day, "exception_type": kind}
                     )
@@ -89,37 +97,78 @@ class TimetableReader:
             services.update(service_id for service_id, _day in seen)
         return services, cal_rows, date_rows
 
-    def read_shapes(self, table: Table) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        seen: set[tuple[str, int]] = set()
+    def shape_rows(self, stream: TableStream) -> Iterator[ShapeRow]:
+        """Validated ShapePoint rows as shapes.txt is read (none once the feed has a
+        problem); fills ``shape_ids`` and ``shape_points``.
 
-        def parse(line: int, row: Row) -> None:
-            shape_id = required(row, "shape_id")
-            sequence = integer(row, "shape_pt_sequence")
-            lat = number(row, "shape_pt_lat", low=-90, high=90)
-            lon = number(row, "shape_pt_lon", low=-180, high=180)
-            dist = optional_number(row, "shape_dist_traveled", low=0)
-            if self.rows.unique(table, seen, (shape_id, sequence), line, "shape_pt_sequence"):
-                out.append(
-                    {
-                        "shape_id": shape_id,
-                        "sequence": sequence,
-                        "lat": lat,
-                        "lon": lon,
-                        "dist_traveled": dist,
-                    }
+        Duplicate points are found per shape: a file that comes back to a shape after
+        another raises UngroupedFeed unless ``grouped`` is false, when every shape's
+        sequence numbers are kept to the end."""
+        file = stream.file
+        i_id, i_lat, i_lon, i_sequence = (
+            stream.columns.index(name)
+            for name in ("shape_id", "shape_pt_lat", "shape_pt_lon", "shape_pt_sequence")
+        )
+        i_dist = stream.index("shape_dist_traveled")
+        problems = self.rows.problems
+        held: dict[str, set[int]] = {}  # when not grouped
+        done: set[str] = set()
+        current = ""
+        sequences: set[int] = set()
+        for line, values in stream:
+            try:
+                shape_id = values[i_id].strip()
+                sequence = int(values[i_sequence])
+                lat = float(values[i_lat])
+                lon = float(values[i_lon])
+                if not shape_id or sequence < 0 or not (-90.0 <= lat <= 90.0):
+                    raise ValueError
+                if not -180.0 <= lon <= 180.0:
+                    raise ValueError
+                dist = None
+                if i_dist is not None and (raw := values[i_dist].strip()):
+                    dist = float(raw)
+                    if not 0.0 <= dist < math.inf:
+                        raise ValueError
+            except ValueError:
+                try:
+                    shape_id, sequence, lat, lon, dist = _shape_fields(stream.row(values))
+                except FieldError as exc:
+                    problems.add(file, line, exc.field, exc.message)
+                    continue
+            if shape_id != current:
+                if self.grouped:
+                    if shape_id in done:
+                        raise UngroupedFeed(file, line)
+                    done.add(shape_id)
+                    sequences = set()
+                else:
+                    sequences = held.setdefault(shape_id, set())
+                current = shape_id
+            if sequence in sequences:
+                key = (shape_id, sequence)
+                problems.add(
+                    file, line, "shape_pt_sequence", f"duplicate shape_pt_sequence {key!r}"
                 )
-
-        self.rows.each(table, parse)
-        return out
+                continue
+            sequences.add(sequence)
+            self.shape_ids.add(shape_id)
+            if not problems.items:
+                self.shape_points += 1
+                yield (shape_id, sequence, lat, lon, dist)
 
     def read_trips(
         self,
-        table: Table,
+        file: str,
+        rows: Iterable[tuple[int, Row]],
         services: set[str],
         shape_ids: set[str] | None,
     ) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
+        # Trips repeat a few routes, services, shapes and headsigns: one string of each
+        # (a city has hundreds of thousands of trips, all held until the import ends).
+        shared: dict[str | None, str | None] = {}
+        share = shared.setdefault
 
         def parse(line: int, row: Row) -> None:
             trip_id = gtfs_id(row, "trip_id")
@@ -141,39 +190,25 @@ class TimetableReader:
             zh, en = (
                 self.tr.both("trips", "trip_headsign", trip_id, headsign) if headsign else ("", "")
             )
-            if self.rows.unique(table, out, trip_id, line, "trip_id"):
+            if self.rows.unique(file, out, trip_id, line, "trip_id"):
                 out[trip_id] = {
                     "trip_id": trip_id,
-                    "route_id": route_id,
-                    "service_id": service_id,
+                    "route_id": share(route_id, route_id),
+                    "service_id": share(service_id, service_id),
                     "direction_id": direction_id,
-                    "headsign_zh": zh,
-                    "headsign_en": en,
-                    "shape_id": shape_id if shape_ids is not None else None,
+                    "headsign_zh": share(zh, zh),
+                    "headsign_en": share(en, en),
+                    "shape_id": share(shape_id, shape_id) if shape_ids is not None else None,
                 }
 
-        self.rows.each(table, parse)
+        self.rows.each_row(file, rows, parse)
         return out
 
-    def read_stop_times(self, table: Table) -> dict[str, list[StopTimeIn]]:
-        by_trip: dict[str, list[StopTimeIn]] = defaultdict(list)
-        seen: set[tuple[str, int]] = set()
 
-        def parse(line: int, row: Row) -> None:
-            trip_id = gtfs_id(row, "trip_id")
-            if trip_id not in self.trip_ids:
-                raise FieldError("trip_id", f"unknown trip {trip_id!r} (not in trips.txt)")
-            stop_id = gtfs_id(row, "stop_id")
-            if stop_id not in self.stop_ids:
-                raise FieldError("stop_id", f"unknown stop {stop_id!r} (not in stops.txt)")
-            sequence = integer(row, "stop_sequence")
-            arrival = gtfs_time(row, "arrival_time")
-            departure = gtfs_time(row, "departure_time")
-            dist = optional_number(row, "shape_dist_traveled", low=0)
-            if self.rows.unique(table, seen, (trip_id, sequence), line, "stop_sequence"):
-                by_trip[trip_id].append(
-                    StopTimeIn(line, sequence, stop_id, arrival, departure, dist)
-                )
-
-        self.rows.each(table, parse)
-        return by_trip
+def _shape_fields(row: Row) -> tuple[str, int, float, float, float | None]:
+    shape_id = required(row, "shape_id")
+    sequence = integer(row, "shape_pt_sequence")
+    lat = number(row, "shape_pt_lat", low=-90, high=90)
+    lon = number(row, "shape_pt_lon", low=-180, high=180)
+    dist = optional_number(row, "shape_dist_traveled", low=0)
+    return shape_id, sequence, lat, lon, dist

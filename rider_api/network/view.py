@@ -8,6 +8,7 @@ times) fits comfortably in memory.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -29,6 +30,8 @@ from rider_api.models import (
     StopTime,
     Trip,
 )
+from rider_api.network.geo import PointIndex
+from rider_api.network.search import StopSearchIndex
 
 __all__ = ["DirectionInfo", "NetworkView", "RouteInfo", "StopInfo", "TripInfo", "TripStop"]
 
@@ -119,6 +122,33 @@ class NetworkView:
     trips_by_direction: dict[tuple[str, int], list[str]] = field(default_factory=dict)
     #: Identifies the import this view was read from (changes with every import).
     version: str = ""
+    _stop_search: StopSearchIndex | None = field(default=None, repr=False, compare=False)
+    _positions: PointIndex | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def stop_search(self) -> StopSearchIndex:
+        """The stops' names in every form a search compares (built once, at load)."""
+        if self._stop_search is None:
+            self.index_stops()
+        assert self._stop_search is not None  # noqa: S101 - set just above
+        return self._stop_search
+
+    @property
+    def positions(self) -> PointIndex:
+        """The stops by position, for "near me" (built once, at load)."""
+        if self._positions is None:
+            self.index_stops()
+        assert self._positions is not None  # noqa: S101 - set just above
+        return self._positions
+
+    def index_stops(self) -> None:
+        """Build the stop search and position indexes from ``stops`` (CPU work: at load,
+        not on a rider's request)."""
+        stops = list(self.stops.values())
+        self._stop_search = StopSearchIndex.build(
+            (s.stop_id, s.name.zh_tw, s.name.en) for s in stops
+        )
+        self._positions = PointIndex.build((s.stop_id, s.lat, s.lon) for s in stops)
 
     def direction(self, route_id: str, direction_id: int) -> DirectionInfo | None:
         return self.directions.get((route_id, direction_id))
@@ -241,4 +271,6 @@ class NetworkView:
             view.calendars[cal.service_id] = cal
         for cd in (await session.exec(select(CalendarDate))).all():
             view.calendar_dates.setdefault(cd.service_id, {})[cd.service_date] = cd.exception_type
+        # Thousands of stops take a moment to index: not on the event loop.
+        await asyncio.to_thread(view.index_stops)
         return view

@@ -7,23 +7,28 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Final, Protocol
 
-from sqlalchemy import or_
+from sqlalchemy import bindparam, or_
+from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from broker_config.messages import utcnow
+from broker_config.messages import ReservationStatus, utcnow
+from rider_api.core.driver_sql import DriverSelect
 from rider_api.core.problems import Problem
 from rider_api.db.unit_of_work import UnitOfWork
 from rider_api.models import IdempotencyRecord, Reservation, ReservationEvent, Rider
+from rider_api.models.reservations import needs_column, needs_from_column
 from rider_api.models.schemas import HistoryItem, ReservationCreate, ReservationPublic
 from rider_api.reservations.lifecycle import ACTIVE_STATUSES, Trigger
 from rider_api.state import AppState
 
 __all__ = [
     "Booked",
+    "HistoryRow",
     "book",
     "cancel",
     "cancel_reservation",
@@ -44,8 +49,40 @@ class Booked:
     public: ReservationPublic | None
 
 
+class HistoryRow(Protocol):
+    """A history row: stored (``ReservationEvent``) or just written (``HistoryEntry``)."""
+
+    @property
+    def status(self) -> ReservationStatus: ...
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def cause(self) -> str: ...
+
+
+#: The rider's active bookings and those of the last minute, for both limits: the
+#: columns the checks read, run on the driver (see ``core.driver_sql``).
+_LIMITS_QUERY: Final = core_select(
+    col(Reservation.id),
+    col(Reservation.status),
+    col(Reservation.stop_id),
+    col(Reservation.route_id),
+    col(Reservation.created_at),
+).where(
+    col(Reservation.rider_id) == bindparam("rider_id", None, required=False),
+    or_(
+        col(Reservation.status).in_([s.value for s in ACTIVE_STATUSES]),
+        col(Reservation.created_at) >= bindparam("since", None, required=False),
+    ),
+)
+_LIMITS: Final = DriverSelect(_LIMITS_QUERY)
+
+
 def _request_hash(body: ReservationCreate) -> str:
-    return hashlib.sha256(body.model_dump_json().encode()).hexdigest()
+    # A body without needs hashes as it did before the field existed (keys kept 24 h
+    # across an upgrade still replay).
+    dumped = body.model_dump_json(exclude=None if body.needs else {"needs"})
+    return hashlib.sha256(dumped.encode()).hexdigest()
 
 
 def _validate_against_network(state: AppState, body: ReservationCreate) -> None:
@@ -88,31 +125,21 @@ def _validate_against_network(state: AppState, body: ReservationCreate) -> None:
 
 
 async def _check_limits(
-    state: AppState, session: AsyncSession, rider: Rider, body: ReservationCreate
+    state: AppState, uow: UnitOfWork, rider: Rider, body: ReservationCreate
 ) -> None:
     settings = state.settings
     since = utcnow() - timedelta(minutes=1)
-    # One query for both limits: the rider's active bookings and those of the last minute.
-    rows = (
-        await session.exec(
-            select(Reservation).where(
-                col(Reservation.rider_id) == rider.id,
-                or_(
-                    col(Reservation.status).in_([s.value for s in ACTIVE_STATUSES]),
-                    col(Reservation.created_at) >= since,
-                ),
-            )
-        )
-    ).all()
-    active = [r for r in rows if r.status in ACTIVE_STATUSES]
-    for res in active:
-        if res.stop_id == body.stop_id and res.route_id == body.route_id:
+    rows = await _LIMITS.all(await uow.driver(), {"rider_id": rider.id, "since": since})
+    # (id, status, stop_id, route_id, created_at)
+    active = [r for r in rows if r[1] in ACTIVE_STATUSES]
+    for res_id, _status, stop_id, route_id, _created in active:
+        if stop_id == body.stop_id and route_id == body.route_id:
             raise Problem(
                 409,
                 "You already have an active booking for this route at this stop. "
                 "Follow it, or cancel it before booking again.",
                 code="duplicate-active-reservation",
-                reservation_id=str(res.id),
+                reservation_id=str(res_id),
             )
     if len(active) >= settings.max_active_reservations_per_rider:
         raise Problem(
@@ -122,7 +149,7 @@ async def _check_limits(
             code="too-many-active-reservations",
             headers={"Retry-After": "60"},
         )
-    recent = sum(1 for r in rows if r.created_at >= since)
+    recent = sum(1 for r in rows if r[4] >= since)
     if recent >= settings.max_bookings_per_minute_per_rider:
         raise Problem(
             429,
@@ -185,21 +212,25 @@ async def book(
 ) -> Booked:
     """``create_reservation`` inside the caller's unit of work (raises ``Problem``)."""
     _validate_against_network(state, body)
-    session = uow.session
-    body_hash = _request_hash(body)
+    body_hash = ""
     if idempotency_key is not None:
-        existing = await _idempotent_replay(state, session, rider, idempotency_key, body_hash)
+        body_hash = _request_hash(body)
+        existing = await _idempotent_replay(state, uow.session, rider, idempotency_key, body_hash)
         if existing is not None:
             return Booked(existing, None)
-    await _check_limits(state, session, rider, body)
+    await _check_limits(state, uow, rider, body)
     now = utcnow()
     res = Reservation(
+        # Given, not defaulted: pydantic inspects a default factory's signature on each
+        # call, and that was a tenth of a booking's time.
+        id=uuid.uuid4(),
         rider_id=rider.id,
         stop_id=body.stop_id,
         route_id=body.route_id,
         direction_id=body.direction_id,
         destination_stop_id=body.destination_stop_id,
         note=body.note or None,
+        needs=needs_column(body.needs or ()),
         rider_lang=rider.language,
         source=source,
         created_at=now,
@@ -209,9 +240,8 @@ async def book(
     )
     state.changes.record_created(uow, res, cause)
     if idempotency_key is not None:
-        # The record refers to the reservation: write that first.
-        await session.flush()
-        session.add(
+        # The record refers to the reservation: written after it.
+        uow.add_after_created(
             IdempotencyRecord(
                 rider_id=rider.id,
                 key=idempotency_key,
@@ -251,10 +281,18 @@ async def _idempotent_replay(
 
 
 async def get_owned(
-    session: AsyncSession, rider: Rider | None, reservation_id: uuid.UUID
+    session: AsyncSession,
+    rider: Rider | None,
+    reservation_id: uuid.UUID,
+    *,
+    for_update: bool = False,
 ) -> Reservation:
-    """The reservation if ``rider`` owns it (operators pass None); 404 otherwise."""
-    res = await session.get(Reservation, reservation_id)
+    """The reservation if ``rider`` owns it (operators pass None); 404 otherwise.
+
+    ``for_update`` locks its row until the transaction ends: a change must, or it races
+    with the dispatcher (which locks) and both write the same ``seq``.
+    """
+    res = await session.get(Reservation, reservation_id, with_for_update=for_update)
     if res is None or (rider is not None and res.rider_id != rider.id):
         raise Problem(
             404, f"There is no booking {reservation_id} of yours.", code="reservation-not-found"
@@ -279,7 +317,7 @@ async def cancel(
     cause: str,
 ) -> None:
     """``cancel_reservation`` inside the caller's unit of work (raises ``Problem``)."""
-    res = await get_owned(uow.session, rider, reservation_id)
+    res = await get_owned(uow.session, rider, reservation_id, for_update=True)
     if res.status.is_final:
         raise Problem(
             409,
@@ -302,9 +340,7 @@ async def to_public(state: AppState, session: AsyncSession, res: Reservation) ->
     return public_of(state, res, events)
 
 
-def public_of(
-    state: AppState, res: Reservation, events: Sequence[ReservationEvent]
-) -> ReservationPublic:
+def public_of(state: AppState, res: Reservation, events: Sequence[HistoryRow]) -> ReservationPublic:
     """The API view of a reservation and its history rows."""
     network = state.network
     stop = network.stops.get(res.stop_id)
@@ -326,6 +362,7 @@ def public_of(
         created_at=res.created_at,
         updated_at=res.updated_at,
         note=res.note,
+        needs=list(needs_from_column(res.needs)),
         reason=res.reason,
         stop_name=stop.name if stop else None,
         destination_name=dest.name if dest else None,

@@ -21,7 +21,8 @@ from broker_config.messages import (
 )
 from broker_config.topics import Topics
 from rider_api.db.unit_of_work import UnitOfWork
-from rider_api.models import Reservation, ReservationEvent
+from rider_api.models import Reservation
+from rider_api.models.reservations import needs_from_column
 from rider_api.network.view import NetworkView
 from rider_api.reservations.lifecycle import PICKUP_STATUSES, Trigger, next_status
 
@@ -73,10 +74,9 @@ class Changes:
             res.ack_overdue = False
         if res.status.is_final or res.status in (S.BOARDED, S.RIDING):
             res.eta_s = None
-        uow.session.add(res)
-        event = ReservationEvent(reservation_id=res.id, status=res.status, at=now, cause=cause)
-        uow.session.add(event)
-        uow.changes.events.setdefault(res.id, []).append(event)
+        if res.id not in uow.changes.created:  # a new one is written whole at the end
+            uow.session.add(res)
+        uow.add_event(res.id, res.status, now, cause)
         uow.changes.history.append((res, prev_status, res.status, cause))
         logger.info(
             "reservation %s: %s -> %s (%s)",
@@ -91,17 +91,14 @@ class Changes:
     def refresh(self, uow: UnitOfWork, res: Reservation) -> None:
         """Re-publish the live call and alert after a change without a transition (ETA)."""
         res.updated_at = utcnow()
-        uow.session.add(res)
+        if res.id not in uow.changes.created:
+            uow.session.add(res)
         self._emit(uow, res, res.status, res.vehicle_id)
 
     def record_created(self, uow: UnitOfWork, res: Reservation, cause: str) -> None:
         """The first history row and the first StopCall of a new reservation."""
-        uow.session.add(res)
-        event = ReservationEvent(
-            reservation_id=res.id, status=res.status, at=res.created_at, cause=cause
-        )
-        uow.session.add(event)
-        uow.changes.events.setdefault(res.id, []).append(event)
+        uow.add_created(res)
+        uow.add_event(res.id, res.status, res.created_at, cause)
         self._emit(uow, res, None, None)
 
     # -- messages -----------------------------------------------------------------------
@@ -212,10 +209,21 @@ class Changes:
         )
         stop_id = res.destination_stop_id if dropoff and res.destination_stop_id else res.stop_id
         stop = self.network.stops.get(stop_id)
+        route = self.network.routes.get(res.route_id)
         direction = self.network.direction(res.route_id, res.direction_id)
         position = direction.positions.get(stop_id, 0) if direction else 0
         sequence = (
             res.stop_sequence if (res.stop_sequence is not None and not dropoff) else position
+        )
+        previous = (
+            self.network.stops.get(direction.stop_ids[position - 1])
+            if direction and position > 0
+            else None
+        )
+        destination = (
+            self.network.stops.get(res.destination_stop_id)
+            if res.destination_stop_id and not dropoff
+            else None
         )
         return DriverAlert(
             reservation_id=res.id,
@@ -230,4 +238,9 @@ class Changes:
             route_id=res.route_id,
             updated_at=res.updated_at,
             reminder=res.ack_overdue,
+            route_name=route.display_name if route else None,
+            headsign=direction.headsign if direction else None,
+            needs=needs_from_column(res.needs),
+            destination_name=destination.name if destination else None,
+            previous_stop_name=previous.name if previous else None,
         )

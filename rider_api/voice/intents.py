@@ -8,6 +8,7 @@ and the confidence says how much the proposal can be trusted as a whole.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 
@@ -19,11 +20,12 @@ from rider_api.voice.prompts import Notes, choice_label, proposal_prompt
 from rider_api.voice.proposal import Choice, IntentProposal
 from rider_api.voice.utterance import ParsedUtterance, Role, parse_utterance
 
-__all__ = ["Choice", "IntentProposal", "parse_intent"]
+__all__ = ["MAX_CHOICES", "MAX_ROUTE_CHOICES", "Choice", "IntentProposal", "parse_intent"]
 
 logger = logging.getLogger(__name__)
 
-MAX_CHOICES = 3
+MAX_CHOICES = 5  # alternatives when the stop or the direction is unsure
+MAX_ROUTE_CHOICES = 8  # routes offered at a known stop when the route is not known
 MAX_ROUTES_SAID = 5  # routes at a stop named in the question "which route?"
 STOP_MIN = 0.55  # weakest phrase/name similarity still taken for a stop
 DIRECTION_MIN = 0.55
@@ -353,20 +355,26 @@ def _decide(index: NetworkIndex, options: list[_Option], notes: Notes) -> Intent
 
     complete = route is not None and direction is not None and stop_id is not None
     choices: list[Choice] = []
-    if not complete or confidence < UNSURE:
-        floor = CHOICE_FLOOR * best.weight
-        candidates = [o for o in options if o.stop_id is not None and o.weight >= floor]
-        if (len(candidates) >= 2 or not complete) and len(candidates) <= MAX_CHOICES:
-            choices = [_choice(index, option) for option in candidates]
     routes_here: list[Route] = []
+    floor = CHOICE_FLOOR * best.weight
+    candidates = [o for o in options if o.stop_id is not None and o.weight >= floor]
     if route is None and stop_id is not None:
+        # The stop is known, the route is not (unsaid, or not in the network): every
+        # route boarding there is a choice, so the rider picks one instead of saying it.
+        here = [o for o in candidates if o.group == best.group]
+        here.sort(key=lambda o: (-o.weight, natural_order(index.route_by_id[o.route_id])))
+        choices = [_choice(index, option) for option in here[:MAX_ROUTE_CHOICES]]
         served = {o.route_id for o in options if o.group == best.group}
         routes_here = [r for r in index.routes if r.route_id in served]
+    elif not complete or confidence < UNSURE:
+        if (len(candidates) >= 2 or not complete) and len(candidates) <= MAX_CHOICES:
+            choices = [_choice(index, option) for option in candidates]
     prompt = proposal_prompt(
         route=route,
         direction=direction,
         stop=index.stop_by_id[stop_id] if stop_id is not None else None,
-        choices=[choice.label for choice in choices],
+        # Route choices are offered as buttons; the question names the routes only.
+        choices=[choice.label for choice in choices] if not routes_here else [],
         notes=notes,
         routes_here=routes_here if 2 <= len(routes_here) <= MAX_ROUTES_SAID else (),
     )
@@ -391,6 +399,15 @@ def _share(options: list[_Option], value: Callable[[_Option], Hashable]) -> floa
         key = value(option)
         weights[key] = max(weights.get(key, 0.0), option.weight)
     return weights[value(options[0])] / sum(weights.values())
+
+
+def natural_order(route: Route) -> tuple[tuple[int, int | str], ...]:
+    """Routes as riders list them: "2" before "10", "262" before "紅30"."""
+    return tuple(
+        (0, int(part)) if part.isdigit() else (1, part)
+        for part in re.split(r"(\d+)", route.short_name)
+        if part
+    )
 
 
 def _choice(index: NetworkIndex, option: _Option) -> Choice:

@@ -8,6 +8,7 @@ __all__ = [
     "BOARD_PRE",
     "COLORS_EN",
     "COLOR_ABBREVIATIONS",
+    "COLOR_HOMOPHONES",
     "COLOR_PREFIXES",
     "COLOR_WORDS",
     "DIRECTION_POST",
@@ -39,6 +40,11 @@ COLOR_WORDS = {
     "minibus": "小",
 }
 COLOR_ABBREVIATIONS = {"r": "紅", "bl": "藍", "br": "棕", "g": "綠", "y": "黃", "s": "小"}
+# What a speech recogniser writes for a colour it heard before a route number: 宗9 is 棕9.
+COLOR_HOMOPHONES = {
+    "洪": "紅", "宏": "紅", "虹": "紅", "蘭": "藍", "籃": "藍", "宗": "棕", "綜": "棕",
+    "鬃": "棕", "蹤": "棕", "律": "綠", "菊": "橘", "局": "橘", "皇": "黃", "曉": "小",
+}  # fmt: skip
 
 # Route variants said in English: "262 Shuttle" is 262區.
 SUFFIX_WORDS = {"shuttle": "區", "branch": "副", "express": "直", "night": "夜"}

@@ -30,12 +30,14 @@ index normalises every name once; it raises ValueError on an inconsistent networ
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from rider_api.network.search import ALIASES
 from rider_api.voice.lexicon import (
     BOARD_POST_STRONG,
     BOARD_POST_WEAK,
@@ -44,7 +46,13 @@ from rider_api.voice.lexicon import (
     DIRECTION_POST,
     DIRECTION_PRE,
 )
-from rider_api.voice.normalize import match_key, name_keys, normalize, strip_name_affixes
+from rider_api.voice.normalize import (
+    match_key,
+    name_keys,
+    normalize,
+    sound_keys,
+    strip_name_affixes,
+)
 
 __all__ = [
     "NetworkIndex",
@@ -172,7 +180,7 @@ class NetworkIndex:
                 key=key,
                 name_zh=same[0].name_zh,
                 name_en=same[0].name_en,
-                keys=name_keys(same[0].name_zh) | name_keys(same[0].name_en),
+                keys=_stop_keys(same[0].name_zh, same[0].name_en),
                 stop_ids=tuple(stop.stop_id for stop in same),
             )
             for key, same in members.items()
@@ -257,7 +265,26 @@ def _headsign_keys(headsign: str) -> frozenset[str]:
     text = normalize(headsign)
     for prefix in ("往", "towards ", "toward ", "to "):
         text = text.removeprefix(prefix)
-    return name_keys(text) if text else frozenset()
+    return name_keys(text) | sound_keys(text) if text else frozenset()
+
+
+def _stop_keys(name_zh: str, name_en: str) -> frozenset[str]:
+    """A stop name's written and sound keys, and those of the other names riders use for
+    it (a landmark, a short form: ``search.ALIASES``)."""
+    keys = name_keys(name_zh) | name_keys(name_en) | sound_keys(name_zh) | sound_keys(name_en)
+    zh = normalize(name_zh)
+    for value, alias_keys in _alias_keys():
+        if value in zh:
+            keys |= alias_keys
+    return keys
+
+
+@functools.cache
+def _alias_keys() -> tuple[tuple[str, frozenset[str]], ...]:
+    """(normalised name, keys of the alias) for every alias, computed once."""
+    return tuple(
+        (normalize(value), name_keys(alias) | sound_keys(alias)) for alias, value in ALIASES.items()
+    )
 
 
 def _grams(key: str) -> set[str]:

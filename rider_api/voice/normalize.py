@@ -9,15 +9,21 @@ from __future__ import annotations
 
 import re
 
-from rider_api.network.text import normalize
+from rider_api.network.text import normalize, sound_key
 
 __all__ = [
+    "SOUND_MARK",
+    "is_sound",
     "match_key",
     "name_keys",
     "normalize",
+    "sound_keys",
     "spoken_en",
     "strip_name_affixes",
 ]
+
+#: Marks a key as a sound key (see :func:`sound_keys`) among a name's written keys.
+SOUND_MARK = "\u266a"
 
 _SPACES = re.compile(r"\s+")
 _NON_WORD = re.compile(r"[\W_]+")
@@ -55,6 +61,24 @@ def name_keys(name: str) -> frozenset[str]:
         keys.add(_NON_WORD.sub("", strip_name_affixes(variant)))
     keys.discard("")
     return frozenset(keys)
+
+
+def sound_keys(name: str) -> frozenset[str]:
+    """How ``name`` sounds, as keys marked with :data:`SOUND_MARK`: its short form
+    ("南京復興" for "捷運南京復興站") read as toneless pinyin, folded (see
+    :func:`rider_api.network.text.sound_key`), so 南京富興, "Nanking Fuhsing" and
+    "nan jing fu xing" meet it. Only the short form: 捷運 and 站 sound alike in every
+    station's name. Computed from the words before they are run together, so each word
+    of an older romanisation is read on its own."""
+    full = normalize(name)
+    variants = {full, _PARENS.sub(" ", full), normalize(spoken_en(name))}
+    keys = {sound_key(strip_name_affixes(variant)) for variant in variants}
+    keys.discard("")
+    return frozenset(SOUND_MARK + key for key in keys)
+
+
+def is_sound(key: str) -> bool:
+    return key.startswith(SOUND_MARK)
 
 
 # Abbreviations of Taipei's English stop names, spelled out for text-to-speech.

@@ -201,7 +201,38 @@ def find_numbers(text: str) -> list[NumberToken]:
         if value is not None:
             tokens.append(NumberToken(match.start(), match.end(), value, "zh", len(match.group())))
     tokens.extend(_english_numbers(text))
-    return sorted(tokens, key=lambda token: token.start)
+    return _join_spelled_digits(text, sorted(tokens, key=lambda token: token.start))
+
+
+_DIGIT_GAP = re.compile(r"[\s-]+")
+
+
+def _join_spelled_digits(text: str, tokens: list[NumberToken]) -> list[NumberToken]:
+    """Digits said one by one and written apart by a recogniser ("3 0 7", "3-0-7",
+    "三 零 七") are one number, as "307" is."""
+    joined: list[NumberToken] = []
+    run: list[NumberToken] = []
+
+    def close() -> None:
+        if len(run) >= 2:
+            digits = "".join(str(token.value) for token in run)
+            joined.append(NumberToken(run[0].start, run[-1].end, int(digits), "digits", len(run)))
+        else:
+            joined.extend(run)
+        run.clear()
+
+    for token in tokens:
+        single = token.value < 10 and token.kind != "en" and token.end - token.start == 1
+        if single and run and _DIGIT_GAP.fullmatch(text, run[-1].end, token.start) is not None:
+            run.append(token)
+            continue
+        close()
+        if single:
+            run.append(token)
+        else:
+            joined.append(token)
+    close()
+    return joined
 
 
 def _english_numbers(text: str) -> list[NumberToken]:

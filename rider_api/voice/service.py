@@ -7,6 +7,8 @@ The rest of this package is pure; this module is where it meets the loaded netwo
 
 from __future__ import annotations
 
+import asyncio
+
 from broker_config.messages import Lang
 from rider_api.network.view import NetworkView
 from rider_api.voice.intents import parse_intent
@@ -51,12 +53,25 @@ class VoiceService:
     NetworkView (a new import makes a new view, hence a new index)."""
 
     def __init__(self) -> None:
-        self._cached: tuple[NetworkView, NetworkIndex] | None = None
+        #: The indexes of the last two views: the current one, and the next one while
+        #: it is being swapped in (requests in between still use the current).
+        self._cached: list[tuple[NetworkView, NetworkIndex]] = []
+
+    async def prepare(self, network: NetworkView) -> None:
+        """Build ``network``'s index in a worker thread (a second or more for a big city's
+        stops): the loop keeps serving with the current one meanwhile."""
+        self._keep(network, await asyncio.to_thread(build_index, network))
 
     def index(self, network: NetworkView) -> NetworkIndex:
-        if self._cached is None or self._cached[0] is not network:
-            self._cached = (network, build_index(network))
-        return self._cached[1]
+        for view, built in self._cached:
+            if view is network:
+                return built
+        return self._keep(network, build_index(network))
+
+    def _keep(self, network: NetworkView, built: NetworkIndex) -> NetworkIndex:
+        self._cached = [*(c for c in self._cached if c[0] is not network)][-1:]
+        self._cached.append((network, built))
+        return built
 
     def propose(
         self,

@@ -16,6 +16,7 @@ from rider_api.voice.lexicon import (
     BOARD_POST_WEAK,
     BOARD_PRE,
     COLOR_ABBREVIATIONS,
+    COLOR_HOMOPHONES,
     COLOR_PREFIXES,
     COLOR_WORDS,
     DIRECTION_POST,
@@ -97,8 +98,15 @@ _CJK_SPACE = re.compile("(?<=[\u3400-\u9fff\ue001])\\s+(?=[\u3400-\u9fff\ue000])
 _PLACEHOLDER = re.compile("\ue000(\\d+)\ue001")
 
 
+_HEARD_COLOR = re.compile(
+    "(" + "|".join(COLOR_HOMOPHONES) + r")(?=\s*(?:\d|[〇零一二兩三四五六七八九十]))"
+)
+
+
 def parse_utterance(text: str, index: NetworkIndex) -> ParsedUtterance:
     """Find route mentions and role-tagged place phrases in normalised ``text``."""
+    # A colour heard as a homophone right before a number (宗9) is the colour (棕9).
+    text = _HEARD_COLOR.sub(lambda m: COLOR_HOMOPHONES[m.group(1)], text)
     protected = _protected_spans(text, index)
     routes, route_spans = _route_mentions(text, index, protected)
     pieces: list[tuple[int, int, str]] = [

@@ -3,7 +3,9 @@ how a route is named and chosen, and the pages more than one form comes back to.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from broker_config.i18n import LANGS, other_lang, pick_lang
 from broker_config.messages import Lang, Localized
+from rider_api.dispatch.arrivals import NextBus, NextBusKind, next_bus, service_zone
 from rider_api.models import Rider
 from rider_api.network.queries import get_stop_detail
 from rider_api.state import AppState
@@ -25,13 +28,16 @@ __all__ = [
     "LANG_COOKIE",
     "TOKEN_COOKIE",
     "choice_value",
+    "local_time",
     "mark",
+    "next_buses",
     "page_lang",
     "parse_choice",
     "render",
     "render_stop",
     "route_label",
     "safe_next",
+    "service_tz",
     "text",
     "to_start",
 ]
@@ -142,6 +148,54 @@ def route_label(state: AppState, route_id: str, direction_id: int, lang: Lang) -
     )
 
 
+def service_tz(state: AppState) -> dt.tzinfo:
+    """The agency's time zone: every time shown to a rider is in it."""
+    return service_zone(state.network)
+
+
+def local_time(at: dt.datetime, tz: dt.tzinfo, *, seconds: bool = True) -> str:
+    """``at`` on the service's clock, 24-hour (the script formats its times the same)."""
+    return at.astimezone(tz).strftime("%H:%M:%S" if seconds else "%H:%M")
+
+
+def next_bus_text(bus: NextBus, lang: Lang, now: dt.datetime, tz: dt.tzinfo) -> str:
+    """'Next bus: about 4 min away (live)' or '... 06:04 (scheduled, not live)'."""
+    if bus.kind is NextBusKind.LIVE and bus.in_s is not None:
+        if bus.in_s < 60:
+            return t("next_live_now", lang)
+        return t("next_live", lang, n=-(-bus.in_s // 60))
+    if bus.kind is NextBusKind.SCHEDULED and bus.departs_at is not None:
+        when = local_time(bus.departs_at, tz, seconds=False)
+        if bus.departs_at.astimezone(tz).date() != now.astimezone(tz).date():
+            return t("next_scheduled_tomorrow", lang, time=when)
+        return t("next_scheduled", lang, time=when)
+    return t("next_none", lang)
+
+
+def next_buses(
+    state: AppState, stop_id: str, choices: list[tuple[str, int]], lang: Lang
+) -> list[dict[str, Any]]:
+    """The next bus of each route direction at the stop: live from the fleet view, else
+    the timetable's (``dispatch.arrivals``)."""
+    now = dt.datetime.now(dt.UTC)
+    tz = service_tz(state)
+    fleet, staleness = state.dispatcher.fleet, state.settings.position_staleness_s
+    out: list[dict[str, Any]] = []
+    for route_id, direction_id in choices:
+        candidates = fleet.fresh_on(route_id, direction_id, time.monotonic(), staleness)
+        bus = next_bus(state.network, candidates, route_id, direction_id, stop_id, now)
+        out.append(
+            {
+                "choice": choice_value(route_id, direction_id),
+                "route": route_label(state, route_id, direction_id, lang),
+                "kind": bus.kind.value,
+                "in_s": bus.in_s,
+                "text": next_bus_text(bus, lang, now, tz),
+            }
+        )
+    return out
+
+
 async def render_stop(
     request: Request,
     *,
@@ -151,17 +205,23 @@ async def render_stop(
     stop_id: str,
     errors: list[dict[str, str]],
 ) -> Response:
-    """The stop page (pick a route); also where a booking without a valid route returns."""
+    """The stop page (pick a route, with the next bus of each); also where a booking
+    without a valid route returns."""
     detail = await get_stop_detail(session, stop_id)
     if detail is None:
         return render(request, "not_found.html", lang, status_code=404, errors=[])
+    choices = [
+        (s.route.route_id, s.direction.direction_id) for s in detail.routes if not s.is_last_stop
+    ]
     options = [
         {
-            "value": choice_value(s.route.route_id, s.direction.direction_id),
-            "label": route_label(state, s.route.route_id, s.direction.direction_id, lang),
+            "value": bus["choice"],
+            "label": bus["route"],
+            "next": bus["text"],
+            "kind": bus["kind"],
+            "in_s": bus["in_s"],
         }
-        for s in detail.routes
-        if not s.is_last_stop
+        for bus in next_buses(state, stop_id, choices, lang)
     ]
     stop_name = detail.stop.name_en if lang == "en" else detail.stop.name_zh
     return render(

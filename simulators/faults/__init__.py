@@ -36,12 +36,19 @@ harness waits, polling with a bound (``settle_s``), until everything agrees, and
 
 ``run_fault`` runs one scenario and returns a :class:`FaultReport`; ``format_table``
 prints reports as the benchmark's table (``bench/bench_faults.py``).
+
+The scripts reach the API only through the harness (``stop_api`` of the leader or of an
+instance that does not lead, ``stop_all_apis``, ``start_apis``, ``moment``), so the same
+scripts run on several instances: ``simulators.cluster.run_fault_on_instances`` (its
+module says what each fault means there; ``api-kill-follower`` and
+``api-restart-follower`` exist only there). Every run also counts history rows written
+twice for one (reservation, status).
 """
 
 from __future__ import annotations
 
 from simulators.faults.const import FAULT_TEXT, DatabaseKind, Fault, iter_faults
-from simulators.faults.report import FaultReport, format_table
+from simulators.faults.report import FaultReport, Several, format_table
 from simulators.faults.run import run_fault
 
 __all__ = [
@@ -49,6 +56,7 @@ __all__ = [
     "DatabaseKind",
     "Fault",
     "FaultReport",
+    "Several",
     "format_table",
     "iter_faults",
     "run_fault",

@@ -200,3 +200,14 @@ def audit(made: Made, seen: Observed, topics: Topics) -> Tally:
         if pending:
             tally.add("stuck", pending, f"{device} still holds {pending} event(s)")
     return tally
+
+
+def duplicated_transitions(seen: Observed) -> tuple[int, list[str]]:
+    """History rows beyond one per (reservation, status), and a line for each such pair."""
+    extra = 0
+    lines = []
+    for (rid, status), rows in sorted(seen.history.items(), key=str):
+        if rows > 1:
+            extra += rows - 1
+            lines.append(f"reservation {rid}: {rows} history rows '{status}'")
+    return extra, lines

@@ -12,19 +12,19 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, Self, TypeVar
 
 import httpx
 from sqlalchemy import Engine
 
+from broker_config.aio import cancel_and_wait
 from broker_config.broker import BrokerSettings, ManagedBroker
-from broker_config.const import SERVER_SHARE_GROUP
 from broker_config.device.audio import TextSink
 from broker_config.device.speech import make_speaker
 from broker_config.errors import MqttError
 from broker_config.messages import ButtonAction, DriverEventType, ReservationStatus
 from broker_config.registry import DeviceRegistry
-from broker_config.session import MqttSession, ReceivedMessage, SessionOptions
-from broker_config.topics import Owner, TopicKind, login_for
+from broker_config.topics import Owner, login_for
 from driver_display.display import AnswerError, DriverDisplay
 from driver_display.outbox import SqliteOutbox
 from driver_display.settings import DisplaySettings
@@ -32,9 +32,9 @@ from rider_api.db.engine import make_sync_engine
 from simulators.faults.audit import Made, Observed, Tally, audit
 from simulators.faults.const import (
     COMBOS,
+    MONITORS,
     PRESS_STOP,
     PROCESS_STOP,
-    SERVER_CLIENT_ID,
     STOPS,
     VEHICLE,
     DatabaseKind,
@@ -44,13 +44,18 @@ from simulators.faults.database import prepare_database, scratch_database
 from simulators.faults.feed import bus_position
 from simulators.faults.observe import read_database, read_retained
 from simulators.faults.processes import ApiProcess, GatewayProcess
-from simulators.faults.riders import Riders
-from simulators.faults.waiting import Progress, until
+from simulators.faults.riders import Booking, Riders
+from simulators.faults.waiting import Progress
 from stop_gateway.gateway import StopGateway
 from stop_gateway.settings import GatewaySettings
 
 logger = logging.getLogger(__name__)
 S = ReservationStatus
+T = TypeVar("T")
+#: Which API instance a fault hits: the one that leads, or one that does not.
+Role = Literal["leader", "follower"]
+#: The single API's instance name (its login is ``server.api``).
+SINGLE_INSTANCE = "api"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,29 +65,12 @@ class Options:
     concurrency: int
 
 
-class _Rogue:
-    """A session fighting the server for its client id."""
-
-    def __init__(self, session: MqttSession) -> None:
-        self.session = session
-
-    async def took_over(self, times: int, *, at_most_s: float) -> None:
-        """Until the rogue has connected (throwing the server out) ``times`` times in all,
-        or ``at_most_s`` has passed (the war's length is the fault's timing)."""
-
-        async def enough() -> bool | None:
-            return True if self.session.connect_count >= times else None
-
-        with contextlib.suppress(TimeoutError):
-            await until(enough, timeout=at_most_s, what="takeovers")
-
-
 class Harness:
     """Broker, database, API process and devices of one scenario, as one ``async with``."""
 
     def __init__(
         self,
-        fault: Fault,
+        fault: Fault | None,
         *,
         database: DatabaseKind,
         workdir: Path,
@@ -109,7 +97,7 @@ class Harness:
         self.gateway: StopGateway
         self.gateway_process: GatewayProcess | None = None
 
-    async def __aenter__(self) -> Harness:
+    async def __aenter__(self) -> Self:
         try:
             await self._start()
         except BaseException:
@@ -128,19 +116,29 @@ class Harness:
         await asyncio.to_thread(prepare_database, url, work / "feed")
         self._engine = make_sync_engine(url)
         self._stack.callback(self._engine.dispose)
-        registry = DeviceRegistry(stops=set(STOPS), vehicles={VEHICLE})
         settings = BrokerSettings(state_dir=work / "broker", port=0)
-        broker = ManagedBroker(settings, registry)
+        broker = ManagedBroker(settings, self.registry())
         # Runs after the broker has stopped: its last lines, for whoever reads the run.
         self._stack.callback(
             lambda: (work / "broker.log").write_text("\n".join(broker.log_lines) + "\n")
         )
         self.broker = await self._stack.enter_async_context(broker)
+        await self._start_api(url)
+        riders = await self.riders.sign_up(math.ceil(self.n / len(COMBOS)))
+        self.riders.plan(self.n, riders)
+        await self._start_devices()
+
+    def registry(self) -> DeviceRegistry:
+        """The logins the broker knows: the stops, V1, the server and the monitors."""
+        return DeviceRegistry(stops=set(STOPS), vehicles={VEHICLE}, monitors=set(MONITORS))
+
+    def api_env(self, url: str) -> dict[str, str]:
+        """The API's environment (the same for every instance of a multi-instance run)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("BUSHAIL_")}
         env.update(
             {
                 "BUSHAIL_API_DATABASE_URL": url,
-                "BUSHAIL_API_STATE_DIR": str(work / "api"),
+                "BUSHAIL_API_STATE_DIR": str(self.workdir / "api"),
                 "BUSHAIL_API_MQTT_PORT": str(self.broker.port),
                 "BUSHAIL_API_MQTT_CREDENTIALS_FILE": str(
                     self.broker.state_dir / "credentials.json"
@@ -148,20 +146,28 @@ class Harness:
                 "BUSHAIL_API_OPERATOR_TOKENS": '["fault-operator"]',
                 "BUSHAIL_API_MAX_ACTIVE_RESERVATIONS_PER_RIDER": str(len(COMBOS)),
                 "BUSHAIL_API_MAX_BOOKINGS_PER_MINUTE_PER_RIDER": "1000",
+                # Every scripted rider signs up from 127.0.0.1.
+                "BUSHAIL_API_SIGN_UP_LIMIT": "100000",
                 # Every press is its own incident, so presses can be counted one by one.
                 "BUSHAIL_API_STOP_HELP_WINDOW_S": "0",
                 # The driver answers when the script says: keep the server's timers out.
                 "BUSHAIL_API_ACK_TIMEOUT_S": "3600",
             }
         )
-        self.api = ApiProcess(env=env, log_path=work / "api.log")
+        return env
+
+    @property
+    def answer_within_s(self) -> float:
+        """How long a rider retries one request before giving up on it."""
+        return max(60.0, self.options.settle_s * 2)
+
+    async def _start_api(self, url: str) -> None:
+        """The API process, and the riders who book through it."""
+        self.api = ApiProcess(env=self.api_env(url), log_path=self.workdir / "api.log")
         self._stack.push_async_callback(self.api.stop)
         await self.api.start()
-        self.riders = Riders(self.api, answer_within_s=max(60.0, self.options.settle_s * 2))
+        self.riders = Riders(self.api, answer_within_s=self.answer_within_s)
         self._stack.push_async_callback(self.riders.aclose)
-        riders = await self.riders.sign_up(math.ceil(self.n / len(COMBOS)))
-        self.riders.plan(self.n, riders)
-        await self._start_devices()
 
     async def _start_devices(self) -> None:
         work = self.workdir
@@ -208,14 +214,39 @@ class Harness:
 
     async def _stop_gps(self) -> None:
         if self._gps is not None:
-            self._gps.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._gps
+            await cancel_and_wait(self._gps)
 
     # -- what fault scripts use --------------------------------------------------------------
     @property
     def progress(self) -> Progress:
         return self.riders.progress
+
+    @property
+    def instances(self) -> int:
+        """How many API instances serve (one here; see ``simulators.cluster``)."""
+        return 1
+
+    def server_names(self) -> list[str]:
+        """Every API instance's name (its broker login is ``server.{name}``)."""
+        return [SINGLE_INSTANCE]
+
+    async def moment(self, progress: Progress) -> None:
+        """Until the moment an API fault strikes: halfway through the bookings."""
+        await progress.reached(self.at(1 / 2))
+
+    async def stop_api(self, *, kill: bool, role: Role = "leader") -> None:
+        """SIGTERM (or ``kill -9``) of one API instance: here the only one, the leader."""
+        if role != "leader":
+            raise ValueError("one API instance: it leads")
+        await (self.api.kill() if kill else self.api.stop())
+
+    async def stop_all_apis(self) -> None:
+        """SIGTERM of every API instance."""
+        await self.api.stop()
+
+    async def start_apis(self) -> None:
+        """Start again every API instance that was stopped, each answering when this returns."""
+        await self.api.start()
 
     @contextlib.asynccontextmanager
     async def burst(self) -> AsyncIterator[Progress]:
@@ -224,9 +255,7 @@ class Harness:
         try:
             yield self.riders.progress
         except BaseException:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
             raise
         await task
 
@@ -255,9 +284,17 @@ class Harness:
             with contextlib.suppress(TimeoutError):
                 seen = await asyncio.wait_for(display.changes.wait(seen), left)
 
+    def driver_answers(self, booking: Booking) -> bool:
+        """Whether the driver acknowledges ``booking``'s alert (here: every one)."""
+        return True
+
     async def tap_assigned(self) -> int:
         """The driver acknowledges every card still waiting for it; returns the taps."""
-        ours = {b.reservation_id for b in self.riders.bookings if b.tap_target}
+        ours = {
+            b.reservation_id
+            for b in self.riders.bookings
+            if b.tap_target and self.driver_answers(b)
+        }
         tapped = {rid for _e, rid in self.taps}
         made = 0
         for view in self.display.state().views:
@@ -288,42 +325,9 @@ class Harness:
             await self.progress.reached(k)
             await press()
 
-    @contextlib.asynccontextmanager
-    async def rogue_with_server_client_id(self) -> AsyncIterator[_Rogue]:
-        """A stop's login connecting as the server's client id, with a clean start, again
-        each time the server takes it back, while the block runs."""
-        options = SessionOptions(
-            client_id=SERVER_CLIENT_ID,
-            clean_start=True,
-            session_expiry_s=0,
-            reconnect_min_s=0.1,
-            reconnect_max_s=0.5,
-        )
-        rogue = MqttSession(self.broker.endpoint(login_for(Owner.STOP, "S5")), options)
-        async with rogue:
-            yield _Rogue(rogue)
-        logger.info("the rogue took the server's client id %d time(s)", rogue.connect_count)
-
-    async def rogue_share(self) -> MqttSession:
-        """A stop's login joining shared groups on the server's filters, and the filters."""
-        rogue = await self._stack.enter_async_context(
-            MqttSession(self.broker.endpoint(login_for(Owner.STOP, "S5")), SessionOptions())
-        )
-        await rogue.wait_connected(10)
-        topics = self.broker.topics
-
-        async def swallow(msg: ReceivedMessage) -> None:
-            logger.warning("the rogue received %s", msg.topic)
-
-        filters = [topics.all_of(TopicKind.STOP_EVENTS), topics.all_of(TopicKind.VEHICLE_EVENTS)]
-        for group in (SERVER_SHARE_GROUP, "api", "bushail"):
-            filters += [f"$share/{group}/{f}" for f in filters[:2]]
-        for topic_filter in filters:
-            try:
-                await rogue.subscribe(topic_filter, swallow)
-            except MqttError as exc:
-                logger.info("the broker refused the rogue %s: %s", topic_filter, exc)
-        return rogue
+    async def hold(self, block: contextlib.AbstractAsyncContextManager[T]) -> T:
+        """Enter ``block`` until the harness ends (through the settling audit)."""
+        return await self._stack.enter_async_context(block)
 
     # -- the end ----------------------------------------------------------------------------
     def made(self) -> Made:
@@ -357,6 +361,7 @@ class Harness:
         """Audit until everything agrees, or ``settle_s`` has passed: the last audit."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.options.settle_s
+        waiting_for = ""
         while True:
             try:
                 tally = audit(self.made(), await self.observe(), self.broker.topics)
@@ -366,4 +371,15 @@ class Harness:
                 tally = Tally(stuck=[f"could not observe: {exc}"])
             if tally.clean or loop.time() >= deadline:
                 return tally
+            # What the settling waits for, each time it changes (why a run settles slowly).
+            first = next(iter(tally.lost + tally.duplicated + tally.stuck))
+            if first != waiting_for:
+                waiting_for = first
+                logger.info(
+                    "settling: lost %d, duplicated %d, stuck %d; first: %s",
+                    tally.count("lost"),
+                    tally.count("duplicated"),
+                    tally.count("stuck"),
+                    first,
+                )
             await asyncio.sleep(0.25)

@@ -12,10 +12,10 @@ from sqlmodel import Session, col, select
 from broker_config.broker import ManagedBroker
 from broker_config.messages import ReservationStatus
 from broker_config.session import MqttSession, ReceivedMessage, SessionOptions
-from broker_config.topics import Owner, TopicKind, login_for
+from broker_config.topics import TopicKind, monitor_login
 from rider_api.models import Incident, OutboxMessage, ProcessedEvent, Reservation, ReservationEvent
 from simulators.faults.audit import Row
-from simulators.faults.const import AUDIT_STOP
+from simulators.faults.const import AUDIT_MONITOR
 
 
 def read_database(
@@ -60,7 +60,7 @@ async def read_retained(broker: ManagedBroker, timeout: float = 10.0) -> dict[st
     """Every non-empty retained StopCall and DriverAlert, as a fresh subscriber sees them."""
     topics = broker.topics
     found: dict[str, bytes] = {}
-    marker = topics.stop_call(AUDIT_STOP, uuid.uuid4())
+    marker = topics.monitor(AUDIT_MONITOR, "audit-marker")
     done = asyncio.Event()
 
     async def collect(msg: ReceivedMessage) -> None:
@@ -70,10 +70,11 @@ async def read_retained(broker: ManagedBroker, timeout: float = 10.0) -> dict[st
             found[msg.topic] = msg.payload
 
     options = SessionOptions(clean_start=True, session_expiry_s=0)
-    async with MqttSession(broker.endpoint(login_for(Owner.SERVER, "api")), options) as scan:
+    async with MqttSession(broker.endpoint(monitor_login(AUDIT_MONITOR)), options) as scan:
         await scan.wait_connected(timeout)
         for kind in (TopicKind.STOP_CALL, TopicKind.VEHICLE_ALERT):
             await scan.subscribe(topics.all_of(kind), collect)
+        await scan.subscribe(marker, collect)
         # Retained messages come on subscribing, before anything published after.
         await scan.publish(marker, b"", qos=1, retain=False)
         await asyncio.wait_for(done.wait(), timeout)

@@ -17,7 +17,8 @@ from broker_config.broker import ManagedBroker, free_port
 from broker_config.errors import MalformedPayloadError
 from broker_config.messages import DeviceState, DeviceStatus, EventReceipt, decode
 from broker_config.session import MqttSession, ReceivedMessage, SessionOptions
-from broker_config.topics import Owner, login_for
+from broker_config.topics import monitor_login
+from simulators.faults.const import GATEWAY_WATCH
 from simulators.faults.waiting import until
 
 
@@ -30,11 +31,12 @@ def _die_with_parent() -> list[str]:
 class ApiProcess:
     """``bushail-api serve`` as a child process, so that it can be killed with SIGKILL."""
 
-    def __init__(self, *, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, *, env: dict[str, str], log_path: Path, log_level: str = "info") -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._env = env
         self._log_path = log_path
+        self._log_level = log_level
         self._proc: asyncio.subprocess.Process | None = None
         self.starts = 0
 
@@ -54,7 +56,7 @@ class ApiProcess:
                 "--port",
                 str(self.port),
                 "--log-level",
-                "info",
+                self._log_level,
                 env=self._env,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log,
@@ -122,7 +124,7 @@ class GatewayProcess:
     async def __aenter__(self) -> GatewayProcess:
         topics = self._broker.topics
         options = SessionOptions(clean_start=True, session_expiry_s=0)
-        self._watch = MqttSession(self._broker.endpoint(login_for(Owner.SERVER, "api")), options)
+        self._watch = MqttSession(self._broker.endpoint(monitor_login(GATEWAY_WATCH)), options)
         await self._watch.__aenter__()
         await self._watch.wait_connected(10)
         await self._watch.subscribe(topics.stop_status(self.stop_id), self._on_status)

@@ -17,7 +17,7 @@ import pytest
 from broker_config.broker import ManagedBroker
 from broker_config.errors import ConnectRefusedError, MqttError, PublishRefusedError
 from broker_config.session import BrokerEndpoint, MqttSession, ReceivedMessage, SessionOptions
-from broker_config.topics import TOPIC_SPECS, Owner, TopicKind, Topics, login_for
+from broker_config.topics import TOPIC_SPECS, Owner, TopicKind, Topics, login_for, monitor_login
 from tests.conftest import ConnectFn, Inbox
 
 NOT_AUTHORIZED = 135
@@ -42,14 +42,17 @@ DEVICES = [Device(Owner.STOP, "S1", "S2"), Device(Owner.VEHICLE, "V1", "V2")]
 def _probe_topics(topics: Topics, device: Device) -> list[tuple[str, bool, bool]]:
     """Every topic kind for the device's own id, a peer's id and foreign ids.
 
-    Returns ``(topic, may_write, may_read)`` from the contract's device rights.
+    Returns ``(topic, may_write, may_read)`` from the contract's device rights: its own
+    topics, and reading the servers' status.
     """
     rows = []
     for kind, spec in TOPIC_SPECS.items():
         for target in sorted({device.device_id, device.peer, "S2", "V2", "api"}):
             topic = topics.build(kind, target, RID if spec.has_reservation else None)
             own = spec.owner is device.owner and target == device.device_id
-            rows.append((topic, own and spec.device_writes, own and not spec.device_writes))
+            # Every device reads the servers' births (it re-sends pending events on one).
+            readable = (own and not spec.device_writes) or kind is TopicKind.SERVER_STATUS
+            rows.append((topic, own and spec.device_writes, readable))
     return rows
 
 
@@ -116,9 +119,11 @@ async def test_device_reads_exactly_its_own_read_topics(
         received.append(msg.topic)
     # Two matching filters may deliver a message twice (MQTT 5 overlapping subscriptions).
     assert sorted(set(received)) == sorted(expected)
-    assert len(expected) == sum(
+    own_reads = sum(
         1 for s in TOPIC_SPECS.values() if s.owner is device.owner and not s.device_writes
     )
+    server_statuses = len({t for t, _w, _r in _probe_topics(topics, device) if "/server/" in t})
+    assert len(expected) == own_reads + server_statuses
 
 
 async def test_stop_cannot_receive_another_stops_calls(
@@ -133,7 +138,8 @@ async def test_stop_cannot_receive_another_stops_calls(
     await server.publish(topics.stop_call("S1", own), b"own", qos=1, retain=True)
     assert (await inbox.get()).topic == topics.stop_call("S1", own)
     await inbox.expect_nothing()
-    # Nor as a retained message when it subscribes later.
+    # Nor as a retained message when it subscribes later (one connection per login).
+    await gateway.close()
     late = await connect("stop.S1", clean_start=True)
     late_inbox = Inbox()
     await late.subscribe(topics.stop_calls_filter("S2"), late_inbox)
@@ -173,7 +179,7 @@ async def test_server_may_do_everything_under_the_root(
 ) -> None:
     server = await connect("server.api", clean_start=True)
     await server.subscribe(topics.everything(), inbox)
-    other = await connect("server.api", client_id="api-2")
+    other = await connect("server.api-2")
     sent = []
     for kind, spec in TOPIC_SPECS.items():
         for target in ("S1", "V1", "api", "not-registered"):
@@ -231,7 +237,7 @@ async def test_no_device_can_join_or_starve_the_servers_subscriptions(
         for prefix in ("", "$share/bushail-api/", "$share/g/", "$share/server/")
     ]
     server_box = Inbox()
-    server = await connect("server.api", client_id="api-a")
+    server = await connect("server.api-1")
     for f in server_filters:
         await server.subscribe(f, server_box)
     thieves = [await connect("stop.S2"), await connect("vehicle.V2")]
@@ -267,3 +273,50 @@ async def _next(*boxes: Inbox) -> ReceivedMessage:
     finally:
         for getter in getters:
             getter.cancel()
+
+
+@pytest.mark.parametrize("thief", ["stop.S2", "vehicle.V2", "server.api-1", "monitor.api"])
+async def test_no_login_can_take_another_logins_session(
+    connect: ConnectFn, topics: Topics, thief: str
+) -> None:
+    """The broker binds client ids to logins: a connection asking for the server's client
+    id (clean start, which would end and wipe its session) gets one of its own instead,
+    and the server stays connected, subscribed and persistent."""
+    server_box = Inbox()
+    server = await connect("server.api", client_id="server.api")
+    drops: list[bool] = []
+    server.on_connection_change(lambda up: None if up else drops.append(up))
+    await server.subscribe(topics.stop_events("S1"), server_box)
+    for _ in range(3):
+        rogue = await connect(thief, client_id="server.api", clean_start=True, session_expiry_s=0)
+        await rogue.close()
+    gateway = await connect("stop.S1")
+    await gateway.publish(topics.stop_events("S1"), b"still mine", qos=1, timeout=5)
+    assert (await server_box.get()).payload == b"still mine"
+    assert drops == []
+    assert server.connect_count == 1
+
+
+async def test_a_monitor_reads_everything_and_writes_only_its_own_space(
+    connect: ConnectFn, topics: Topics
+) -> None:
+    """Each server instance's ``monitor.{instance}`` (its reconcile scan) reads every topic
+    under the root; it may publish only under its own ``monitor/{name}/``."""
+    box = Inbox()
+    monitor = await connect(monitor_login("api"))
+    await monitor.subscribe(topics.everything(), box)
+    server = await connect("server.api")
+    call = topics.stop_call("S1", RID)
+    await server.publish(call, b"call", qos=1, retain=True, timeout=5)
+    assert (await box.get()).topic == call
+    for kind, spec in TOPIC_SPECS.items():
+        topic = topics.build(kind, "S1" if spec.owner is Owner.STOP else "V1", RID)
+        if spec.owner is Owner.SERVER:
+            topic = topics.server_status("api")
+        with pytest.raises(PublishRefusedError):
+            await monitor.publish(topic, b"x", qos=1, timeout=5)
+    with pytest.raises(PublishRefusedError):
+        await monitor.publish(topics.monitor("other", "marker"), b"x", qos=1, timeout=5)
+    own = topics.monitor("api", "marker")
+    await monitor.publish(own, b"mine", qos=1, timeout=5)
+    assert (await box.get()).topic == own

@@ -17,7 +17,7 @@ from broker_config.topics import Topics
 from tests.conftest import ConnectFn, Inbox
 from tests.support.waiting import eventually
 
-REGISTRY = DeviceRegistry(stops={"S1"})
+REGISTRY = DeviceRegistry(stops={"S1"}, servers={"api", "api-1"})
 
 
 def test_config_bounds_packets_and_queued_bytes_and_saves_on_changes(tmp_path: Path) -> None:
@@ -45,7 +45,7 @@ async def test_a_packet_over_the_limit_disconnects_its_sender_unread(
     await reader.subscribe(topics.stop_announce("S1"), inbox)
     await reader.wait_connected(10)
     # A client that does not hold back (the session would refuse: raise its own limit).
-    sender = await connect("server.api", max_payload=64 * 1024 * 1024, reconnect_min_s=5)
+    sender = await connect("server.api-1", max_payload=64 * 1024 * 1024, reconnect_min_s=5)
     down = asyncio.Event()
     sender.on_connection_change(lambda up: None if up else down.set())
     peak_before = _rss_peak_kb(broker.pid)

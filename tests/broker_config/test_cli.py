@@ -61,10 +61,12 @@ def test_render_registers_feed_stops_and_vehicles(
         "stops": ["TPE-1001", "TPE-1002"],
         "vehicles": ["BUS-001", "BUS-002", "BUS-003"],
         "servers": ["api", "api2"],
+        "monitors": [],
     }
     acl = (state / "acl").read_text()
     assert "user stop.TPE-1002" in acl
     assert "user vehicle.BUS-003" in acl
+    assert "user monitor.api2" in acl  # each server instance's read-only scan login
     assert stat.S_IMODE((state / "credentials.json").stat().st_mode) == 0o600
 
     # Rendering again with a named vehicle adds it and keeps every password.

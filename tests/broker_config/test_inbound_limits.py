@@ -56,7 +56,7 @@ async def test_an_inbound_payload_over_the_limit_is_dropped_counted_and_acknowle
         got_good.set()
 
     events = topics.stop_events("S1")
-    server = await connect("server.api", wait=False, client_id="api-1", max_payload=1000)
+    server = await connect("server.api-1", wait=False, max_payload=1000)
     await server.subscribe(events, on_event)
     await server.wait_connected(10)
     device = await connect("stop.S1")
@@ -76,7 +76,7 @@ async def test_an_inbound_payload_over_the_limit_is_dropped_counted_and_acknowle
     # Acknowledged: a new connection of the persistent session does not get them again.
     await server.close()
     again = Inbox()
-    server = await connect("server.api", wait=False, client_id="api-1", max_payload=1000)
+    server = await connect("server.api-1", wait=False, max_payload=1000)
     await server.subscribe(events, again)
     await server.wait_connected(10)
     await device.publish(events, b"after", qos=1, timeout=5)

@@ -20,7 +20,7 @@ from broker_config.registry import (
     read_gtfs_stop_ids,
 )
 from broker_config.session import BrokerEndpoint, MqttSession
-from broker_config.topics import Topics
+from broker_config.topics import TopicKind, Topics
 
 REGISTRY = DeviceRegistry(stops={"S1", "S2"}, vehicles={"V1"}, servers={"api"})
 
@@ -122,7 +122,13 @@ def test_acl_lists_each_device_and_only_its_topics(settings: BrokerSettings) -> 
     s1 = blocks["user stop.S1"]
     assert f"topic read {topics.stop_calls_filter('S1')}" in s1
     assert f"topic write {topics.stop_events('S1')}" in s1
-    assert all("/stops/S1/" in line for line in s1)
+    servers = f"topic read {topics.all_of(TopicKind.SERVER_STATUS)}"
+    assert s1[-1] == servers  # the servers' births, read-only
+    assert all("/stops/S1/" in line for line in s1[:-1])
+    assert blocks["user monitor.api"] == [
+        f"topic read {topics.everything()}",
+        f"topic readwrite {topics.monitor_space('api')}",
+    ]
 
 
 def test_optional_listeners(settings: BrokerSettings, tmp_path: Path) -> None:
@@ -136,9 +142,10 @@ def test_optional_listeners(settings: BrokerSettings, tmp_path: Path) -> None:
         }
     )
     text = render(settings, REGISTRY, 18830).read_text()
-    assert "listener 18831 127.0.0.1\nprotocol websockets" in text
+    bound = "use_username_as_clientid true"
+    assert f"listener 18831 127.0.0.1\nprotocol websockets\n{bound}" in text
     assert (
-        f"listener 18832 127.0.0.1\nprotocol mqtt\ncertfile {tmp_path / 'c.pem'}\n"
+        f"listener 18832 127.0.0.1\nprotocol mqtt\n{bound}\ncertfile {tmp_path / 'c.pem'}\n"
         f"keyfile {tmp_path / 'k.pem'}\ncafile {tmp_path / 'ca.pem'}"
     ) in text
     plain = render(BrokerSettings(state_dir=tmp_path / "plain"), REGISTRY, 18830).read_text()

@@ -117,7 +117,7 @@ async def test_will_turns_status_offline_with_the_same_session(
 
     # A late reader sees the retained latest status.
     late = Inbox()
-    await _open(connect, "server.api", status_topic, late, client_id="late-reader")
+    await _open(connect, "server.api-2", status_topic, late)
     assert await _status(late) == back
 
 
@@ -139,7 +139,7 @@ async def test_broker_restart_keeps_sessions_and_retained_messages(
     calls = topics.stop_calls_filter("S1")
     device = await _open(connect, "stop.S1", calls, inbox, client_id="gw-S1")
     await device.close()
-    server = await connect("server.api", client_id="api-1")
+    server = await connect("server.api-1")
     retained, queued = _call(seq=1), _call(seq=2)
     await server.publish(topics.stop_call("S2", retained.reservation_id), retained, retain=True)
     await server.publish(topics.stop_call("S1", queued.reservation_id), queued, qos=1)
@@ -162,7 +162,7 @@ async def test_qos1_publish_while_broker_is_down_completes_after_it_returns(
     broker: ManagedBroker, connect: ConnectFn, topics: Topics, inbox: Inbox
 ) -> None:
     events = topics.stop_events("S1")
-    await _open(connect, "server.api", events, inbox, client_id="api-1")
+    await _open(connect, "server.api-1", events, inbox)
     device = await connect("stop.S1", reconnect_max_s=0.5)
     down = _went_down(device)
     await broker.stop()

@@ -26,6 +26,9 @@ STOP_NAMES = {
     "S2": ("中山站", "Zhongshan Station"),
     "S3": ("雙連站", "Shuanglian Station"),
     "S4": ("民權西路站", "Minquan W. Rd. Station"),
+    "S5": ("圓山站", "Yuanshan Station"),
+    "S6": ("劍潭站", "Jiantan Station"),
+    "S7": ("士林站", "Shilin Station"),
 }
 
 

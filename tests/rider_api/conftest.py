@@ -19,8 +19,10 @@ from rider_api.app import create_app
 from rider_api.db.engine import make_sync_engine
 from rider_api.db.migrate import upgrade
 from rider_api.serve import InProcessServer
-from rider_api.settings import ApiSettings
+from rider_api.settings import ApiSettings, ConsoleSettings
 from rider_api.state import AppState
+from tests.support.limits import GENEROUS_LIMITS
+from tests.support.waiting import eventually
 
 OPERATOR_TOKEN = "op-secret-token"
 
@@ -178,23 +180,37 @@ async def _api_factory(
     stack: AsyncExitStack, tmp_path: Path, broker: ManagedBroker, database_url: str
 ) -> ApiFactory:
 
-    async def _make(*, seed: bool = True, mqtt: bool = True, **overrides: Any) -> ApiServer:
+    async def _make(
+        *,
+        seed: bool = True,
+        mqtt: bool = True,
+        console: ConsoleSettings | None = None,
+        url: str | None = None,
+        **overrides: Any,
+    ) -> ApiServer:
+        """``url``: another database than the test's (SQLite allows one instance a file)."""
+        url = url or database_url
         if seed:
-            seed_network(database_url)
+            seed_network(url)
         creds = broker.state_dir / "credentials.json"
         settings = ApiSettings(
             state_dir=tmp_path / "api",
-            database_url=database_url,
+            database_url=url,
             mqtt_port=broker.port,
             mqtt_credentials_file=creds,
             mqtt_enabled=mqtt,
             operator_tokens=[SecretStr(OPERATOR_TOKEN)],
-            **overrides,
+            **{**GENEROUS_LIMITS, **overrides},
         )
-        server = await stack.enter_async_context(InProcessServer(create_app(settings)))
+        server = await stack.enter_async_context(InProcessServer(create_app(settings, console)))
         state = server.state
         if mqtt and state.mqtt is not None:
             await state.mqtt.wait_connected(10)
+            reconciler = state.reconciler
+            if reconciler is not None and state.coordinator.leader:
+                # The leader's first pass re-sends every active call with a new seq: a
+                # test that booked before it ends would count that copy.
+                await eventually(lambda: reconciler.passes > 0, what="the first reconcile pass")
         client = await stack.enter_async_context(httpx.AsyncClient(base_url=server.url, timeout=10))
         return ApiServer(server.url, state, client)
 

@@ -430,7 +430,7 @@ async def test_cancel_in_every_non_final_state_clears_stop_and_vehicle(
         assert ended[-1].status == "cancelled"
     # A device connecting now finds nothing retained.
     probe = Inbox()
-    fresh = await connect("server.api", clean_start=True)
+    fresh = await connect("server.api-1", clean_start=True)
     await fresh.subscribe(topics.vehicle_alerts_filter("V1"), probe)
     await fresh.subscribe(topics.stop_calls_filter("S3"), probe)
     await fresh.subscribe(topics.stop_announce("S3"), probe)

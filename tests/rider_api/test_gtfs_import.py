@@ -5,7 +5,10 @@ BUSHAIL_TEST_POSTGRES_URL is set."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import logging
+import random
 import shutil
 import uuid
 import zipfile
@@ -14,13 +17,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, text
+from sqlalchemy import Engine, func, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select
 
 from rider_api import models
-from rider_api.db.engine import make_async_engine, make_sync_engine
+from rider_api.db.engine import make_async_engine, make_sync_engine, session_factory
 from rider_api.models import (
     Agency,
     NetworkMeta,
@@ -33,7 +36,11 @@ from rider_api.models import (
     Trip,
 )
 from rider_api.network import FeedError, import_feed, import_feed_async, load_feed, write_network
+from rider_api.network import feed as feed_module
 from rider_api.network.demo_feed import DEMO_FEED, ROUTES, STOPS
+from rider_api.network.feed import open_feed
+from rider_api.network.gtfs import GtfsNetwork
+from rider_api.network.view import NetworkView
 
 CAIRNS = Path(__file__).resolve().parent.parent / "data" / "cairns_gtfs.zip"
 _ = models  # every table registered on SQLModel.metadata
@@ -535,11 +542,10 @@ def test_reimport_replaces_the_network(engine: Engine) -> None:
     assert counts(engine)["ShapePoint"] == 0
 
 
-def test_a_failed_write_leaves_the_old_network(engine: Engine) -> None:
-    import_feed(engine, CAIRNS)
-    before = counts(engine)
+def demo_with_a_refused_row() -> GtfsNetwork:
+    """The demo feed with a stop time the database refuses (its stop does not exist),
+    written after the deletes and most inserts."""
     network = load_feed(DEMO_FEED)
-    # A row the database refuses, written after the deletes and most inserts.
     network.rows[StopTime].append(
         {
             "trip_id": "ZX-0-0530",
@@ -550,8 +556,14 @@ def test_a_failed_write_leaves_the_old_network(engine: Engine) -> None:
             "shape_dist_traveled": None,
         }
     )
+    return network
+
+
+def test_a_failed_write_leaves_the_old_network(engine: Engine) -> None:
+    import_feed(engine, CAIRNS)
+    before = counts(engine)
     with pytest.raises(IntegrityError), engine.begin() as conn:
-        write_network(conn, network)
+        write_network(conn, demo_with_a_refused_row())
     assert counts(engine) == before
 
 
@@ -567,3 +579,260 @@ async def test_import_from_a_running_app(network_db: str) -> None:
         assert count(sync, Stop) == len(STOPS)
     finally:
         sync.dispose()
+
+
+# --- the streaming import: the same rows as before, in bounded memory -----------------
+
+#: Rows and a digest of every table as the importer wrote them before it streamed (it
+#: held the whole feed in memory and inserted through SQLAlchemy); measured on SQLite
+#: and PostgreSQL alike. The digest is over the rows in primary-key order (see table_digest).
+BEFORE_STREAMING = {
+    "cairns": {
+        "Agency": (1, "a6bcd0c49a4d3781"),
+        "Stop": (416, "cbc10e0004c62218"),
+        "Route": (22, "8584ec8450cdd711"),
+        "RouteDirection": (40, "03e5e8b3adc8fcf7"),
+        "RouteStop": (1172, "1c49059a27f74976"),
+        "ServiceCalendar": (4, "95f081f85230bacd"),
+        "CalendarDate": (9, "55846d5d898175b9"),
+        "ShapePoint": (22784, "032804a03bde413e"),
+        "Trip": (1339, "b39a1bab2612d14a"),
+        "StopTime": (37790, "42a8e162a6430b3e"),
+    },
+    "taipei_demo": {
+        "Agency": (1, "991ae8bd13117d92"),
+        "Stop": (35, "8bd6ced8e626c436"),
+        "Route": (5, "95f29e815b0fbac6"),
+        "RouteDirection": (10, "1bf64dda4b920d38"),
+        "RouteStop": (82, "27c1fc930fa154e6"),
+        "ServiceCalendar": (1, "66e120f9991e52f7"),
+        "CalendarDate": (0, "e3b0c44298fc1c14"),
+        "ShapePoint": (0, "e3b0c44298fc1c14"),
+        "Trip": (801, "d24805009e1762ca"),
+        "StopTime": (6569, "188632f2dcb15d3c"),
+    },
+}
+_DIGESTED = (
+    models.Agency,
+    models.Stop,
+    models.Route,
+    models.RouteDirection,
+    models.RouteStop,
+    models.ServiceCalendar,
+    models.CalendarDate,
+    models.ShapePoint,
+    models.Trip,
+    models.StopTime,
+)
+
+
+def table_digest(engine: Engine, model: type[SQLModel]) -> tuple[int, str]:
+    """(rows, the first 16 hex digits of the SHA-256 of their reprs in key order)."""
+    table = model.__table__  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        rows = conn.execute(select(*table.columns).order_by(*table.primary_key.columns)).all()
+    digest = hashlib.sha256()
+    for row in rows:
+        digest.update(repr(tuple(row)).encode())
+    return len(rows), digest.hexdigest()[:16]
+
+
+def digests(engine: Engine) -> dict[str, tuple[int, str]]:
+    return {model.__name__: table_digest(engine, model) for model in _DIGESTED}
+
+
+@pytest.mark.parametrize(("feed", "name"), [(CAIRNS, "cairns"), (DEMO_FEED, "taipei_demo")])
+def test_streaming_writes_the_same_rows_as_before(engine: Engine, feed: Path, name: str) -> None:
+    import_feed(engine, feed)
+    assert digests(engine) == BEFORE_STREAMING[name]
+    # A second import over the first replaces it with the same rows.
+    import_feed(engine, feed)
+    assert digests(engine) == BEFORE_STREAMING[name]
+
+
+def shuffled_copy(source: Path, folder: Path, *files: str) -> Path:
+    """The feed with the rows of ``files`` in a random order (trips' rows apart)."""
+    folder.mkdir()
+    with zipfile.ZipFile(source) as archive:
+        for member in archive.namelist():
+            data = archive.read(member).decode("utf-8-sig")
+            if member in files:
+                header, *rows = data.splitlines()
+                random.Random(16).shuffle(rows)
+                data = "\n".join([header, *rows]) + "\n"
+            (folder / member).write_text(data, encoding="utf-8")
+    return folder
+
+
+def test_a_feed_with_trips_rows_apart_gives_the_same_rows(
+    engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    feed = shuffled_copy(CAIRNS, tmp_path / "shuffled", "stop_times.txt", "shapes.txt")
+    with caplog.at_level(logging.WARNING, logger="rider_api.network.importer"):
+        import_feed(engine, feed)
+    assert "reading the feed again with every trip held in memory" in caplog.text
+    assert digests(engine) == BEFORE_STREAMING["cairns"]
+
+
+def bigger_cairns(folder: Path, copies: int) -> Path:
+    """Cairns with its trips ``copies`` times over (new trip ids): 37,790 x copies stop
+    times, each copy's rows together."""
+    folder.mkdir()
+    with zipfile.ZipFile(CAIRNS) as archive:
+        for member in archive.namelist():
+            text = archive.read(member).decode("utf-8-sig")
+            if member in ("trips.txt", "stop_times.txt"):
+                header, *rows = text.splitlines()
+                id_at = header.split(",").index("trip_id")
+                lines = [header]
+                for copy in range(copies):
+                    for row in rows:
+                        cells = row.split(",")
+                        cells[id_at] = f"{cells[id_at]}-{copy}"
+                        lines.append(",".join(cells))
+                text = "\n".join(lines) + "\n"
+            (folder / member).write_text(text, encoding="utf-8")
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "message"),
+    [
+        (
+            "arrival_time",
+            "25:99:00",
+            "field arrival_time: '25:99:00' is not a time (H:MM:SS; hours may pass 24)",
+        ),
+        ("stop_id", "NOWHERE", "field stop_id: unknown stop 'NOWHERE' (not in stops.txt)"),
+        ("stop_sequence", "1", "field stop_sequence: duplicate stop_sequence ("),
+    ],
+    ids=["bad-time", "unknown-stop", "duplicate-sequence"],
+)
+def test_a_bad_row_in_the_middle_of_a_big_feed_changes_nothing(
+    engine: Engine, tmp_path: Path, column: str, value: str, message: str
+) -> None:
+    import_feed(engine, DEMO_FEED)
+    before = digests(engine)
+    with Session(engine) as s:
+        version_before = sorted((m.key, m.value) for m in s.exec(select(NetworkMeta)).all())
+    feed = bigger_cairns(tmp_path / "big", copies=3)
+    # Line 60,000 of 113,371: tens of thousands of rows are written before it is read.
+    edit(feed, "stop_times.txt", set_cell(60_000, column, value))
+
+    with pytest.raises(FeedError) as caught:
+        import_feed(engine, feed)
+
+    problem = str(caught.value.problems[0])
+    assert problem.startswith(f"stop_times.txt line 60000, {message}")
+    assert len(caught.value.problems) == 1
+    assert digests(engine) == before
+    with Session(engine) as s:
+        version = sorted((m.key, m.value) for m in s.exec(select(NetworkMeta)).all())
+    assert version == version_before  # the running API sees no new network
+
+
+def test_a_big_feed_imports_whole(engine: Engine, tmp_path: Path) -> None:
+    report = import_feed(engine, bigger_cairns(tmp_path / "big", copies=3))
+    assert report.counts["stop_times"] == count(engine, StopTime) == 3 * 37790
+    assert report.counts["trips"] == count(engine, Trip) == 3 * 1339
+
+
+def test_the_database_keeps_its_settings_and_indexes(engine: Engine) -> None:
+    import_feed(engine, DEMO_FEED)
+    indexes = {index["name"] for index in inspect(engine).get_indexes("stoptime")}
+    assert "ix_stoptime_stop_id" in indexes
+    if engine.dialect.name == "sqlite":
+        # The import turned foreign keys off on its connection, and back on after.
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1
+            assert conn.exec_driver_sql("PRAGMA cache_size").scalar_one() == -2000
+
+
+async def test_every_import_is_a_new_network_version(network_db: str) -> None:
+    sync = make_sync_engine(network_db)
+    engine = make_async_engine(network_db)
+    try:
+        versions = []
+        for _ in range(2):  # the same feed, twice within a second
+            import_feed(sync, DEMO_FEED)
+            async with session_factory(engine)() as session:
+                versions.append(await NetworkView.current_version(session))
+    finally:
+        sync.dispose()
+        await engine.dispose()
+    assert versions[0] != versions[1]
+
+
+def test_a_trip_cannot_stop_at_a_place_without_coordinates(tmp_path: Path) -> None:
+    feed = tmp_path / "feed"
+    shutil.copytree(DEMO_FEED, feed)
+
+    def add_walkway_node(rows: list[list[str]]) -> None:
+        rows[0].append("location_type")
+        for row in rows[1:]:
+            row.append("")
+        rows.append(["NODE-1", "Walkway node", "", "", "", "", "3"])
+
+    edit(feed, "stops.txt", add_walkway_node)
+    load_feed(feed)  # a generic node is no problem in itself: it is left out
+    edit(feed, "stop_times.txt", set_cell(3, "stop_id", "NODE-1"))
+    with pytest.raises(FeedError) as caught:
+        load_feed(feed)
+    assert str(caught.value) == (
+        "stop_times.txt line 3, field stop_id: stop 'NODE-1' has no place "
+        "(location_type 3): a trip stops at a stop or platform"
+    )
+
+
+# --- the streaming CSV reader -----------------------------------------------------------
+
+
+def test_the_reader_takes_bom_quotes_crlf_and_blank_lines(tmp_path: Path) -> None:
+    (tmp_path / "stops.txt").write_bytes(
+        b"\xef\xbb\xbf stop_id , stop_name,stop_desc\r\n"
+        b'S1,"Main St, north side","says ""hi"""\r\n'
+        b"\r\n"
+        b'S2,"Two\r\nlines",\r\n'
+        b"S3\r\n"
+        b"S4,Far,x,extra\r\n"
+    )
+    with open_feed(tmp_path) as files, files.stream("stops.txt", ("stop_id",)) as stream:
+        assert stream.columns == ("stop_id", "stop_name", "stop_desc")
+        rows = [(line, stream.row(values)) for line, values in stream]
+    assert rows == [
+        (2, {"stop_id": "S1", "stop_name": "Main St, north side", "stop_desc": 'says "hi"'}),
+        (5, {"stop_id": "S2", "stop_name": "Two\r\nlines", "stop_desc": ""}),
+        (6, {"stop_id": "S3", "stop_name": "", "stop_desc": ""}),
+        (7, {"stop_id": "S4", "stop_name": "Far", "stop_desc": "x"}),
+    ]
+
+
+def test_the_reader_finds_a_bad_byte_past_its_first_chunk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A small scanning chunk splits the three-byte 臺 across reads.
+    monkeypatch.setattr(feed_module, "_SCAN_CHUNK", 7)
+    good = "stop_id,stop_name\n" + "".join(f"S{i},臺北{i}\n" for i in range(2000))
+    data = b"\xef\xbb\xbf" + good.encode() + b"S9,\xff\n"
+    (tmp_path / "stops.txt").write_bytes(data)
+    with (
+        pytest.raises(FeedError) as caught,
+        open_feed(tmp_path) as files,
+        files.stream("stops.txt") as stream,
+    ):
+        for _row in stream:
+            pass
+    assert len(good.encode()) > 8192  # past what the text layer reads at once
+    assert str(caught.value) == (
+        f"stops.txt line 2002: not UTF-8 text (byte {len(good.encode()) + 3})"
+    )
+
+
+def test_broken_csv_is_reported_at_its_line(tmp_path: Path) -> None:
+    huge = "x" * 200_000  # past the csv module's field size limit
+    (tmp_path / "stops.txt").write_text(f"stop_id,stop_name\nS1,ok\nS2,{huge}\n")
+    with (
+        pytest.raises(FeedError, match=r"stops.txt line 3: not valid CSV \(field larger"),
+        open_feed(tmp_path) as files,
+    ):
+        files.read("stops.txt")

@@ -7,11 +7,15 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlmodel import SQLModel
 
 from rider_api.db.engine import make_sync_engine
-from rider_api.db.migrate import SchemaDriftError, upgrade
+from rider_api.db.migrate import SchemaDriftError, alembic_config, upgrade
+
+#: The newest migration (one line of history: a second head would fail here).
+HEAD = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
 
 def _diff(url: str) -> list[object]:
@@ -37,14 +41,14 @@ def test_upgrade_matches_models_on_sqlite(tmp_path: Path) -> None:
     upgrade(url)
     assert _diff(url) == []
     upgrade(url)  # idempotent
-    assert _version(url) == "0001"
+    assert _version(url) == HEAD
 
 
 @pytest.mark.postgres
 def test_upgrade_matches_models_on_postgres(fresh_postgres_url: str) -> None:
     upgrade(fresh_postgres_url)
     assert _diff(fresh_postgres_url) == []
-    assert _version(fresh_postgres_url) == "0001"
+    assert _version(fresh_postgres_url) == HEAD
 
 
 def test_schema_from_create_all_is_adopted_and_drift_refused(tmp_path: Path) -> None:
@@ -53,7 +57,7 @@ def test_schema_from_create_all_is_adopted_and_drift_refused(tmp_path: Path) -> 
     SQLModel.metadata.create_all(engine)
     engine.dispose()
     upgrade(url)
-    assert _version(url) == "0001"
+    assert _version(url) == HEAD
 
     drifted = f"sqlite:///{tmp_path / 'drift.db'}"
     engine = make_sync_engine(drifted)
@@ -66,3 +70,20 @@ def test_schema_from_create_all_is_adopted_and_drift_refused(tmp_path: Path) -> 
     engine = make_sync_engine(drifted)
     assert not inspect(engine).has_table("alembic_version")
     engine.dispose()
+
+
+def test_a_database_migrated_by_a_newer_release_is_left_as_it_is(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """During a rolling upgrade (or going back a release) an older instance starts on a
+    database a newer one migrated: migrations only add, so it runs on it unchanged."""
+    url = f"sqlite:///{tmp_path / 'ahead.db'}"
+    upgrade(url)
+    engine = make_sync_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = 'from_the_future'"))
+    engine.dispose()
+    upgrade(url)  # no "Can't locate revision"
+    assert _version(url) == "from_the_future"
+    assert "newer than this release knows" in caplog.text
+    assert _diff(url) == []

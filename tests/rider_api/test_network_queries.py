@@ -18,17 +18,17 @@ from rider_api.network import import_feed
 from rider_api.network.demo_feed import DEMO_FEED, ROUTES, STOPS
 from rider_api.network.geo import bounding_box, haversine_m
 from rider_api.network.queries import (
-    StopHit,
+    FoundStop,
+    find_stops,
     get_route_detail,
     get_stop_detail,
     list_routes,
     natural_key,
-    nearest_stops,
     next_departures,
-    search_stops,
 )
-from rider_api.network.search import query_terms, search_key
+from rider_api.network.search import Match, query_terms, search_key
 from rider_api.network.text import normalize
+from rider_api.network.view import NetworkView
 from tests.rider_api.conftest import ApiFactory
 from tests.rider_api.test_gtfs_import import fresh_database
 
@@ -51,10 +51,6 @@ async def session(demo_db: str) -> AsyncIterator[AsyncSession]:
             yield s
     finally:
         await engine.dispose()
-
-
-def ids(hits: list[StopHit]) -> list[str]:
-    return [h.stop.stop_id for h in hits]
 
 
 # --- pure parts ---------------------------------------------------------------------
@@ -93,77 +89,92 @@ def test_natural_order() -> None:
     assert sorted(names, key=natural_key) == ["26", "262", "307", "忠孝幹線", "棕9", "棕10", "紅30"]
 
 
-# --- search ---------------------------------------------------------------------------
+# --- search (the network view in memory) ------------------------------------------------
 
 
-async def test_search_by_name_in_either_language(session: AsyncSession) -> None:
-    assert ids(await search_stops(session, query="臺北車站"))[0] == "TPE-1001"
-    assert ids(await search_stops(session, query="台北車站")) == ["TPE-1001"]
+@pytest.fixture
+async def view(session: AsyncSession) -> NetworkView:
+    return await NetworkView.load(session)
+
+
+def ids(found: list[FoundStop]) -> list[str]:
+    return [f.stop.stop_id for f in found]
+
+
+def test_search_by_name_in_either_language(view: NetworkView) -> None:
+    def search(query: str, limit: int = 20) -> list[str]:
+        return ids(find_stops(view, query=query, limit=limit))
+
+    assert search("臺北車站")[0] == "TPE-1001"
+    assert search("台北車站") == ["TPE-1001"]
     # Simplified characters, as a phone keyboard set to simplified Chinese types them.
-    assert ids(await search_stops(session, query="台北车站")) == ["TPE-1001"]
-    assert ids(await search_stops(session, query="台北 车站")) == ["TPE-1001"]
-    assert ids(await search_stops(session, query="taipei MAIN")) == ["TPE-1001"]
-    assert ids(await search_stops(session, query="ｔａｉｐｅｉ main")) == ["TPE-1001"]
-    assert ids(await search_stops(session, query="main taipei")) == ["TPE-1001"]
+    assert search("台北车站") == ["TPE-1001"]
+    assert search("台北 车站") == ["TPE-1001"]
+    assert search("taipei MAIN") == ["TPE-1001"]
+    assert search("ｔａｉｐｅｉ main") == ["TPE-1001"]
+    assert search("main taipei") == ["TPE-1001"]
     # The stop is written 台電大樓: found with either character.
-    assert ids(await search_stops(session, query="臺電")) == ["TPE-1020"]
-    assert ids(await search_stops(session, query="台電大樓")) == ["TPE-1020"]
-    assert ids(await search_stops(session, query="台电大楼")) == ["TPE-1020"]
-    assert ids(await search_stops(session, query="taipower")) == ["TPE-1020"]
-    assert await search_stops(session, query="no such stop") == []
-    # LIKE wildcards are plain characters.
-    assert await search_stops(session, query="%") == []
-    assert await search_stops(session, query="_") == []
+    assert search("臺電") == ["TPE-1020"]
+    assert search("台電大樓") == ["TPE-1020"]
+    assert search("台电大楼") == ["TPE-1020"]
+    assert search("taipower") == ["TPE-1020"]
+    assert search("no such stop") == []
+    # LIKE wildcards and control characters are plain characters.
+    assert search("%") == []
+    assert search("_") == []
+    assert search("臺北\x00車站") == ["TPE-1001"]
 
 
-async def test_search_ranks_exact_then_prefix_then_contains(session: AsyncSession) -> None:
-    hits = ids(await search_stops(session, query="中山"))
-    # 中山堂 and 中山國中 start with the query; 捷運中山站 only contains it.
-    assert hits == ["TPE-1017", "TPE-1034", "TPE-1016"]
-    mrt = await search_stops(session, query="MRT", limit=3)
+def test_search_ranks_exact_then_prefix_then_contains(view: NetworkView) -> None:
+    found = find_stops(view, query="中山")
+    # 捷運中山站 is 中山 once 捷運 and 站 are set aside; 中山堂 and 中山國中 start with it.
+    assert ids(found) == ["TPE-1016", "TPE-1017", "TPE-1034"]
+    assert [f.match for f in found] == [Match.EXACT, Match.PREFIX, Match.PREFIX]
+    mrt = find_stops(view, query="MRT", limit=3)
     assert len(mrt) == 3
-    assert all(h.stop.name_en.startswith("MRT") for h in mrt)
-    assert all(h.distance_m is None for h in mrt)
-    assert ids(await search_stops(session, query="ximen"))[0] == "TPE-1018"
+    assert all(f.stop.name.en.startswith("MRT") for f in mrt)
+    assert all(f.distance_m is None for f in mrt)
+    assert ids(find_stops(view, query="ximen"))[0] == "TPE-1018"
 
 
-async def test_search_near_a_place_orders_matches_by_distance(session: AsyncSession) -> None:
+def test_search_near_a_place_orders_matches_by_distance(view: NetworkView) -> None:
     yuanshan = (25.0713, 121.5201)
-    hits = await search_stops(session, query="mrt", lat=yuanshan[0], lon=yuanshan[1])
-    assert ids(hits)[:3] == ["TPE-1027", "TPE-1016", "TPE-1028"]  # Jiantan, Zhongshan, Shilin
-    distances = [h.distance_m for h in hits]
-    assert distances == sorted(distances)  # type: ignore[type-var]
+    found = find_stops(view, query="mrt", lat=yuanshan[0], lon=yuanshan[1])
+    assert ids(found)[:3] == ["TPE-1027", "TPE-1016", "TPE-1028"]  # Jiantan, Zhongshan, Shilin
+    distances = [f.distance_m or 0.0 for f in found]
+    assert distances == sorted(distances)
+    assert all(f.walk is not None and f.walk.compass for f in found)
 
 
-async def test_nearest_stops_with_distances(session: AsyncSession) -> None:
-    hits = await nearest_stops(session, lat=MAIN_STATION[0], lon=MAIN_STATION[1], limit=5)
+def test_nearest_stops_with_distances(view: NetworkView) -> None:
+    found = find_stops(view, lat=MAIN_STATION[0], lon=MAIN_STATION[1], limit=5)
     expected = sorted(
         STOPS, key=lambda sid: haversine_m(*MAIN_STATION, STOPS[sid][2], STOPS[sid][3])
     )[:5]
-    assert ids(hits) == expected
-    assert hits[0].stop.stop_id == "TPE-1001"
-    assert hits[0].distance_m == pytest.approx(0, abs=1)
-    distances = [h.distance_m or 0.0 for h in hits]
+    assert ids(found) == expected
+    assert found[0].distance_m == pytest.approx(0, abs=1)
+    distances = [f.distance_m or 0.0 for f in found]
     assert distances == sorted(distances)
     assert 300 < distances[1] < 800
-    # Without a query, search_stops is the same nearest-first list.
-    same = await search_stops(session, lat=MAIN_STATION[0], lon=MAIN_STATION[1], limit=5)
-    assert ids(same) == expected
+    # Within a radius: only the stops inside it.
+    inside = find_stops(view, lat=MAIN_STATION[0], lon=MAIN_STATION[1], radius_m=500)
+    assert inside
+    assert all((f.distance_m or 0.0) <= 500 for f in inside)
+    assert ids(inside) == [s for s in expected if haversine_m(*MAIN_STATION, *STOPS[s][2:4]) <= 500]
 
 
-async def test_nearest_from_far_away_still_answers(session: AsyncSession) -> None:
+def test_nearest_from_far_away_still_answers(view: NetworkView) -> None:
     # From Cairns, Australia: every stop is thousands of km away; the search widens.
-    hits = await nearest_stops(session, lat=-16.92, lon=145.77, limit=len(STOPS) + 5)
-    assert len(hits) == len(STOPS)
-    assert all(5_000_000 < (h.distance_m or 0) < 6_000_000 for h in hits)
+    found = find_stops(view, lat=-16.92, lon=145.77, limit=len(STOPS) + 5)
+    assert len(found) == len(STOPS)
+    assert all(5_000_000 < (f.distance_m or 0) < 6_000_000 for f in found)
     # From the other side of the Earth.
-    far = await nearest_stops(session, lat=-25.0, lon=-58.5, limit=2)
-    assert len(far) == 2
+    assert len(find_stops(view, lat=-25.0, lon=-58.5, limit=2)) == 2
 
 
-async def test_no_query_and_no_place_lists_stops(session: AsyncSession) -> None:
-    assert ids(await search_stops(session, limit=3)) == ["TPE-1001", "TPE-1002", "TPE-1003"]
-    assert ids(await search_stops(session, query="  ", limit=1)) == ["TPE-1001"]
+def test_no_query_and_no_place_lists_stops(view: NetworkView) -> None:
+    assert ids(find_stops(view, limit=3)) == ["TPE-1001", "TPE-1002", "TPE-1003"]
+    assert ids(find_stops(view, query="  ", limit=1)) == ["TPE-1001"]
 
 
 # --- stops and routes ------------------------------------------------------------------
@@ -264,6 +275,14 @@ async def test_network_endpoints(make_api: ApiFactory, database_url: str) -> Non
             "lat": 25.0463,
             "lon": 121.517,
             "distance_m": None,
+            # Added in v1.x: how the name matched; the way there from a position.
+            "match": "exact",
+            "bearing_deg": None,
+            "compass": None,
+            "clock": None,
+            "direction": None,
+            "walk_m": None,
+            "walk_min": None,
         }
     ]
     simplified = await client.get("/v1/stops", params={"q": "台北车站"}, headers=headers)
@@ -274,6 +293,36 @@ async def test_network_endpoints(make_api: ApiFactory, database_url: str) -> Non
     assert [s["stop_id"] for s in near.json()] == ["TPE-1010", "TPE-1009"]
     assert near.json()[0]["spoken_name"]["en"] == "Taipei one oh one, World Trade Center"
     assert near.json()[0]["distance_m"] == pytest.approx(0, abs=1)
+    # Added in v1.x: the direction and the walk, in words too; a clock hour with a heading.
+    city_hall = near.json()[1]
+    assert city_hall["compass"] == "n"
+    assert city_hall["direction"] == {"zh-TW": "北方", "en": "north"}
+    assert city_hall["clock"] is None
+    assert city_hall["walk_m"] == round(city_hall["distance_m"] * 1.3)
+    assert city_hall["walk_min"] >= 1
+    assert city_hall["match"] is None
+    facing_east = await client.get(
+        "/v1/stops",
+        params={"lat": 25.0330, "lon": 121.5637, "heading": 90, "limit": 2},
+        headers=headers,
+    )
+    assert facing_east.json()[1]["clock"] == 9
+    assert facing_east.json()[1]["direction"] == {"zh-TW": "9 點鐘方向", "en": "at 9 o'clock"}
+    within = await client.get(
+        "/v1/stops", params={"lat": 25.0330, "lon": 121.5637, "radius_m": 100}, headers=headers
+    )
+    assert [s["stop_id"] for s in within.json()] == ["TPE-1010"]
+    forgiving = {
+        "忠孝復興站": "TPE-1006",
+        "Chunghsiao Fuhsing": "TPE-1006",
+        "taipei main staton": "TPE-1001",
+        "台北车站": "TPE-1001",
+    }
+    for query, stop_id in forgiving.items():
+        r = await client.get("/v1/stops", params={"q": query}, headers=headers)
+        assert [s["stop_id"] for s in r.json()][:1] == [stop_id], query
+    nonsense = await client.get("/v1/stops", params={"q": "qwertyuiop"}, headers=headers)
+    assert nonsense.json() == []
 
     half = await client.get("/v1/stops", params={"lat": 25.0}, headers=headers)
     assert half.status_code == 422

@@ -43,7 +43,9 @@ async def test_booking_publishes_retained_stop_call_then_cancel_clears_it(
     assert call.route_name.zh_tw == "307"
     assert call.headsign.en == "Fuyuan St."
 
-    # A gateway connecting now gets the retained call.
+    # A gateway connecting now gets the retained call (the same gateway after a restart
+    # with a clean session: one connection per login).
+    await gateway.close()
     late_inbox = Inbox()
     late = await connect("stop.S2", clean_start=True)
     await late.subscribe(topics.stop_calls_filter("S2"), late_inbox)
@@ -52,17 +54,17 @@ async def test_booking_publishes_retained_stop_call_then_cancel_clears_it(
     assert decode(StopCall, retained.payload).seq == call.seq
 
     await api.client.delete(f"/v1/reservations/{res['id']}", headers=rider["headers"])
-    final = decode(StopCall, (await inbox.get()).payload)
+    final = decode(StopCall, (await late_inbox.get()).payload)
     assert final.status == "cancelled"
     assert final.seq > call.seq
-    cleared = await inbox.get(timeout=3)
+    cleared = await late_inbox.get(timeout=3)
     assert cleared.topic == msg.topic
     assert cleared.payload == b""
 
     # Nothing stale is retained for a gateway that connects afterwards.
     # (retained messages arrive before anything published after the subscription).
     fresh_inbox = Inbox()
-    fresh = await connect("server.api", clean_start=True)
+    fresh = await connect("server.api-1", clean_start=True)
     await fresh.subscribe(topics.stop_calls_filter("S2"), fresh_inbox)
     await fresh.subscribe(topics.stop_announce("S2"), fresh_inbox)
     await fresh.publish(topics.stop_announce("S2"), b"marker", qos=1)
@@ -73,7 +75,7 @@ async def test_booking_publishes_retained_stop_call_then_cancel_clears_it(
 async def test_relay_killed_between_commit_and_publish_resumes_exactly(
     api: ApiServer, connect: ConnectFn, topics: Topics, inbox: Inbox
 ) -> None:
-    server = await connect("server.api", clean_start=True)
+    server = await connect("server.api-1", clean_start=True)
     await server.subscribe(topics.all_of(TopicKind.STOP_CALL), inbox)
     relay = api.state.relay
     assert relay is not None

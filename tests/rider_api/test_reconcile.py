@@ -40,7 +40,7 @@ async def _book(api: ApiServer, rider: dict[str, Any], stop_id: str) -> str:
 async def _retained_calls(connect: ConnectFn, topics: Topics, stop_id: str) -> dict[str, int]:
     """Reservation id -> seq of the non-empty retained calls a new gateway gets now."""
     box = Inbox()
-    reader = await connect("server.api", clean_start=True, session_expiry_s=0)
+    reader = await connect("server.api-1", clean_start=True, session_expiry_s=0)
     await reader.subscribe(topics.stop_calls_filter(stop_id), box)
     marker = topics.stop_call(stop_id, uuid.uuid4())
     await reader.publish(marker, b"", qos=1)
@@ -69,7 +69,7 @@ async def test_a_lost_retained_call_is_put_back_with_a_fresh_seq(
     first = await eventually(
         lambda: _retained_calls(connect, topics, "S2"), lambda f: rid in f, what="the call"
     )
-    server = await connect("server.api", client_id="someone-else")
+    server = await connect("server.api-1")
     await server.publish(topics.stop_call("S2", rid), b"", qos=1, retain=True)  # "lost"
     assert await _retained_calls(connect, topics, "S2") == {}
     reconciler = api.state.reconciler
@@ -98,7 +98,7 @@ async def test_a_stale_retained_call_of_no_active_booking_is_cleared(
         headsign=Localized.same("S4"),
         updated_at=utcnow(),
     )
-    server = await connect("server.api", client_id="old-state")
+    server = await connect("server.api-1")
     await server.publish(topics.stop_call("S3", ghost), encode(stale), qos=1, retain=True)
     assert str(ghost) in await _retained_calls(connect, topics, "S3")
     reconciler = api.state.reconciler

@@ -181,7 +181,8 @@ async def test_healthz_and_metrics(api: ApiServer) -> None:
     r = await api.client.get("/healthz")
     assert r.json()["status"] == "ok"
     assert r.json()["broker_connected"] is True
-    m = await api.client.get("/metrics")
+    # Operators only (tests/rider_api/test_exposure.py has the refusals).
+    m = await api.client.get("/metrics", headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"})
     assert "bushail_outbox_backlog" in m.text
     assert "bushail_broker_connected 1.0" in m.text
 

@@ -1,4 +1,8 @@
-"""Schemathesis generates requests from /openapi.json: no request may cause a 5xx."""
+"""Schemathesis generates requests from /openapi.json: no request may cause a 5xx.
+
+The rider runs every operation but the operators'; the operator runs those (the rest
+answer an operator 403 before any input is read, which the rider's run covers).
+"""
 
 from __future__ import annotations
 
@@ -20,13 +24,25 @@ def _schemathesis() -> str:
     return found
 
 
+#: The operators' operations.
+OPS_PATHS = r"^/(v1/ops/|metrics$)"
+
+
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("who", ["rider", "operator"])
 async def test_no_5xx_from_generated_requests(api: ApiServer, who: str) -> None:
     if who == "rider":
         token = (await api.rider())["token"]
+        paths = ["--exclude-path-regex", f"/events$|{OPS_PATHS}"]
     else:
         token = OPERATOR_TOKEN
+        paths = ["--include-path-regex", OPS_PATHS, "--exclude-path-regex", "/events$"]
+    spec = (await api.client.get("/openapi.json")).json()
+    operations = sum(
+        len(methods)
+        for path, methods in spec["paths"].items()
+        if not path.endswith("/events") and bool(re.search(OPS_PATHS, path)) == (who != "rider")
+    )
     proc = await asyncio.create_subprocess_exec(
         _schemathesis(),
         "run",
@@ -39,8 +55,7 @@ async def test_no_5xx_from_generated_requests(api: ApiServer, who: str) -> None:
         "1",
         "--header",
         f"Authorization: Bearer {token}",
-        "--exclude-path-regex",
-        "/events$",
+        *paths,
         "--request-timeout",
         "10",
         "--no-color",
@@ -52,4 +67,4 @@ async def test_no_5xx_from_generated_requests(api: ApiServer, who: str) -> None:
     assert proc.returncode == 0, text[-4000:]
     tested = re.search(r"Tested:\s+(\d+)", text)
     assert tested is not None, text[-2000:]
-    assert int(tested.group(1)) >= 15, text[-2000:]  # every API operation was exercised
+    assert int(tested.group(1)) == operations, text[-2000:]  # every one was exercised

@@ -85,3 +85,35 @@ def test_index_is_built_once_per_network_view() -> None:
     first = voice.index(first_view)
     assert voice.index(first_view) is first
     assert voice.index(second_view) is not first
+
+
+async def test_unknown_route_offers_every_route_at_the_stop_as_a_choice(api: ApiServer) -> None:
+    rider = await api.rider(language="en")
+    r = await api.client.post(
+        "/v1/voice/intents",
+        json={"text": "bus 999 at S2", "lang": "en"},
+        headers=rider["headers"],
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["direction_id"], body["stop_id"]) == (None, "S2")
+    assert body["prompt"]["en"].startswith("I could not find route 999.")
+    # Only 307 stops at S2, in both directions: one choice each, ready to book.
+    assert [(c["route_id"], c["direction_id"], c["stop_id"]) for c in body["choices"]] == [
+        ("R1", 0, "S2"),
+        ("R1", 1, "S2"),
+    ]
+    assert body["choices"][0]["label"]["en"] == "Route 307 towards Fuyuan Street, at Stop S2"
+
+
+async def test_a_misheard_stop_name_is_matched_by_sound(api: ApiServer) -> None:
+    rider = await api.rider()
+    # 戰 for 站: what a recogniser may write for 站S3 said aloud.
+    r = await api.client.post(
+        "/v1/voice/intents",
+        json={"text": "3 0 7 往板橋 在戰S3上車", "lang": "zh-TW"},
+        headers=rider["headers"],
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["route_id"], body["direction_id"], body["stop_id"]) == ("R1", 1, "S3")

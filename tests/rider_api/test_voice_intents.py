@@ -14,6 +14,7 @@ import pytest
 
 from rider_api.network import search, text
 from rider_api.voice import NetworkIndex, Route, RouteDirection, Stop, parse_intent
+from rider_api.voice.intents import MAX_CHOICES, MAX_ROUTE_CHOICES
 from rider_api.voice.normalize import match_key, name_keys, normalize, spoken_en
 from rider_api.voice.numerals import find_numbers, parse_chinese_numeral, parse_english_number
 from rider_api.voice.utterance import Role, parse_utterance
@@ -152,7 +153,7 @@ def test_the_table_covers_every_kind_of_request() -> None:
     kinds = {case["kind"] for case in CASES}
     assert len(CASES) >= 60
     assert kinds >= {"zh", "simplified", "en", "fullwidth", "numerals", "misspelled",
-                     "ambiguous", "nonsense", "location", "unknown"}  # fmt: skip
+                     "homophone", "ambiguous", "nonsense", "location", "unknown"}  # fmt: skip
 
 
 @pytest.mark.parametrize("case", CASES, ids=_case_id)
@@ -169,7 +170,7 @@ def test_utterance(case: dict[str, Any], network: NetworkIndex) -> None:
     assert low <= proposal.confidence <= high
     offered = [[c.route_id, c.direction_id, c.stop_id] for c in proposal.choices]
     assert offered == case.get("choices", [])
-    assert len(proposal.choices) <= 3
+    assert len(proposal.choices) <= max(MAX_CHOICES, MAX_ROUTE_CHOICES)
     for choice in proposal.choices:
         direction = network.route_by_id[choice.route_id].direction(choice.direction_id)
         assert direction is not None

@@ -128,6 +128,10 @@ async def test_whole_flow_by_keyboard_alone(api: ApiServer, browser: Browser) ->
 
     await tab_to(page, "#cancel")
     await page.keyboard.press("Enter")
+    # Cancelling asks first (tests/rider_api/test_web_trip.py covers the confirmation).
+    await expect(page.locator("h1")).to_have_text("Cancel this booking?")
+    await tab_to(page, "#cancel-yes")
+    await page.keyboard.press("Enter")
     await expect(page.locator("#trip-status")).to_have_text("Cancelled")
     await expect(page.locator(".notice")).to_have_text("Your booking is cancelled.")
     await expect(page.locator("#trip-heading")).to_be_focused()
@@ -198,7 +202,8 @@ async def test_status_regions_follow_the_reservation(api: ApiServer, browser: Br
     await cancel_reservation(
         api.state, reservation_id=uuid.UUID(reservation_id), rider=None, cause="operator"
     )
-    await expect(polite).to_have_text("Booking status: Cancelled.")
+    cancelled = "Booking status: Cancelled. If you still want to go, book the next bus below."
+    await expect(polite).to_have_text(cancelled)
     await expect(page.locator("#trip-status")).to_have_text("Cancelled")
 
     said = await page.evaluate("window.__said")
@@ -209,7 +214,8 @@ async def test_status_regions_follow_the_reservation(api: ApiServer, browser: Br
         "Your bus is about 3 minutes away.",
         "Your bus is about 1 minute away.",
         "The last bus was missed. Waiting for the next one.",
-        "Booking status: Cancelled.",
+        "Your bus is about 1 minute away.",  # how far the next bus is (its ETA, 50 s)
+        cancelled,
     ]
     assert [text for region, text in said if region == "live-alert"] == [
         "Your bus is at the stop now!",

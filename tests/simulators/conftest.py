@@ -4,6 +4,8 @@ the real importer, and the API served by uvicorn against the real Mosquitto."""
 from __future__ import annotations
 
 import datetime as dt
+import os
+import random
 import zoneinfo
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -20,6 +22,7 @@ from rider_api.network.importer import import_feed
 from rider_api.serve import InProcessServer
 from rider_api.settings import ApiSettings
 from rider_api.state import AppState
+from tests.support.limits import GENEROUS_LIMITS
 
 OPERATOR_TOKEN = "sim-op-token"
 STOP_COORDS = {
@@ -96,6 +99,8 @@ async def platform_api(tmp_path: Path, broker: ManagedBroker) -> AsyncIterator[R
         operator_tokens=[SecretStr(OPERATOR_TOKEN)],
         # The simulated drivers answer in simulated time; keep the server's timers out.
         ack_timeout_s=600,
+        # Every simulated rider signs up from 127.0.0.1.
+        **GENEROUS_LIMITS,
     )
     today = dt.datetime.now(zoneinfo.ZoneInfo("Asia/Taipei")).date()
     async with InProcessServer(create_app(settings)) as server:
@@ -104,3 +109,11 @@ async def platform_api(tmp_path: Path, broker: ManagedBroker) -> AsyncIterator[R
         await state.mqtt.wait_connected(10)
         async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
             yield RunningApi(server.url, state, client, feed, today)
+
+
+@pytest.fixture
+def seed() -> int:
+    """A seed for the moment a fault strikes: ``BUSHAIL_TEST_SEED`` replays one (every
+    failure message names it), otherwise a fresh one per test."""
+    given = os.environ.get("BUSHAIL_TEST_SEED")
+    return int(given) if given else random.SystemRandom().randrange(1_000_000)

@@ -79,7 +79,7 @@ async def no_retained_calls_or_alerts(connect: ConnectFn, topics: Topics) -> Non
     """The final StopCall and DriverAlert copies are cleared (FINAL_CLEAR_DELAY_S after the
     end): a fresh server login ends up with none of them retained under the root."""
     inbox = Inbox()
-    session = await connect("server.api", clean_start=True, session_expiry_s=0)
+    session = await connect("server.api-1", clean_start=True, session_expiry_s=0)
     await session.subscribe(topics.everything(), inbox)
     # A barrier: the broker sends the retained copies on SUBSCRIBE, before our own message
     # published after it (announcements are not retained; no gateway runs any more).

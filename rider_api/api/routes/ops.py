@@ -1,4 +1,8 @@
-"""Operator API: devices, all reservations, incidents, announcements."""
+"""Operator API: devices, all reservations, incidents, announcements.
+
+A cancellation or an announcement and its row in the operator audit log (see
+``console.audit``) commit together, or not at all.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +16,13 @@ from sqlmodel import col, select
 
 from broker_config.messages import Announcement, ReservationStatus, utcnow
 from rider_api.api.deps import OperatorDep, SessionDep, StateDep
+from rider_api.console.audit import AuditAction, announcement_detail, record
 from rider_api.core.problems import Problem
 from rider_api.models import Incident, Reservation
 from rider_api.models.schemas import AnnouncementCreate, ReservationPublic
-from rider_api.mqtt.announcements import announce as send_announcement
-from rider_api.reservations.booking import cancel_reservation, get_owned, to_public
+from rider_api.mqtt.announcements import enqueue_announcements
+from rider_api.reservations.booking import cancel as cancel_in
+from rider_api.reservations.booking import get_owned, to_public
 
 router = APIRouter(prefix="/v1/ops", tags=["operators"])
 
@@ -87,11 +93,19 @@ async def reservations(
 
 @router.delete("/reservations/{reservation_id}", response_model=ReservationPublic)
 async def cancel(
-    reservation_id: uuid.UUID, _op: OperatorDep, state: StateDep, session: SessionDep
+    reservation_id: uuid.UUID, op: OperatorDep, state: StateDep, session: SessionDep
 ) -> ReservationPublic:
-    await cancel_reservation(
-        state, reservation_id=reservation_id, rider=None, cause="cancelled by operator"
-    )
+    """Cancel any rider's reservation (in the audit log with the cancellation)."""
+    cause = "cancelled by operator"
+    async with state.unit_of_work() as uow:
+        await cancel_in(state, uow, reservation_id=reservation_id, rider=None, cause=cause)
+        record(
+            uow.session,
+            action=AuditAction.CANCEL,
+            operator=op,
+            target=f"reservation:{reservation_id}",
+            detail=cause,
+        )
     return await to_public(state, session, await get_owned(session, None, reservation_id))
 
 
@@ -111,12 +125,20 @@ async def incidents(
     "/stops/{stop_id}/announce", status_code=status.HTTP_202_ACCEPTED, response_model=Announcement
 )
 async def announce(
-    stop_id: str, body: AnnouncementCreate, _op: OperatorDep, state: StateDep
+    stop_id: str, body: AnnouncementCreate, op: OperatorDep, state: StateDep
 ) -> Announcement:
     """Send an announcement to a stop (spoken there in both languages)."""
     if stop_id not in state.network.stops:
         raise Problem(404, f"There is no stop with id '{stop_id}'.", code="stop-not-found")
-    (message,) = await send_announcement(
-        state, stop_ids=[stop_id], text=body.text, priority=body.priority
-    )
+    async with state.unit_of_work() as uow:
+        (message,) = enqueue_announcements(
+            uow, state.topics, stop_ids=[stop_id], text=body.text, priority=body.priority
+        )
+        record(
+            uow.session,
+            action=AuditAction.BROADCAST,
+            operator=op,
+            target=f"stop:{stop_id}",
+            detail=announcement_detail(body.text, priority=body.priority, stops=1),
+        )
     return message

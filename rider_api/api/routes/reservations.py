@@ -39,7 +39,6 @@ async def book(
     body: ReservationCreate,
     rider: CurrentRider,
     state: StateDep,
-    session: SessionDep,
     idempotency_key: IdempotencyKey = None,
 ) -> ReservationPublic:
     """Book a pickup: the stop is told at once, the next bus's driver when one is assigned."""
@@ -50,7 +49,9 @@ async def book(
     )
     if booked.public is not None:
         return booked.public
-    return await to_public(state, session, await get_owned(session, rider, booked.id))
+    # A replay: read the first booking back (a new booking needs no session at all).
+    async with state.sessions() as session:
+        return await to_public(state, session, await get_owned(session, rider, booked.id))
 
 
 @router.get("", response_model=list[ReservationPublic])

@@ -9,7 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from broker_config.messages import Lang, Localized
 from rider_api.api.deps import CurrentRider, StateDep
+from rider_api.api.rate_limits import VoiceLimit
 from rider_api.core.plain_text import ONE_LINE
+from rider_api.voice.intents import MAX_CHOICES, MAX_ROUTE_CHOICES
 
 __all__ = ["IntentChoice", "IntentProposalPublic", "VoiceIntentRequest", "router"]
 
@@ -42,10 +44,14 @@ class IntentProposalPublic(BaseModel):
     direction_id: int | None
     confidence: float
     prompt: Localized
-    choices: list[IntentChoice] = Field(default_factory=list, max_length=3)
+    #: Complete alternatives to offer as buttons: the candidates of an unsure stop or
+    #: direction, or every route boarding at the stop when the route is not known.
+    choices: list[IntentChoice] = Field(
+        default_factory=list, max_length=max(MAX_CHOICES, MAX_ROUTE_CHOICES)
+    )
 
 
-@router.post("/intents", response_model=IntentProposalPublic)
+@router.post("/intents", response_model=IntentProposalPublic, dependencies=[VoiceLimit])
 async def intents(
     body: VoiceIntentRequest, rider: CurrentRider, state: StateDep
 ) -> IntentProposalPublic:

@@ -11,9 +11,9 @@ from fastapi.responses import HTMLResponse, Response
 
 from broker_config.i18n import pick_lang
 from broker_config.messages import Lang, utcnow
-from rider_api.api.deps import OperatorDep, PageOperatorDep, StateDep
+from rider_api.api.deps import OperatorDep, StateDep
 from rider_api.console import charts
-from rider_api.console.deps import LangQuery, SettingsDep
+from rider_api.console.deps import ConsolePageOperator, LangQuery, SettingsDep
 from rider_api.console.i18n import t
 from rider_api.console.quality import (
     FIGURE_FIELDS,
@@ -132,7 +132,7 @@ def _charts(report: QualityReport, lang: Lang) -> list[dict[str, Any]]:
 @router.get("/quality", response_class=HTMLResponse)
 async def quality_page(
     request: Request,
-    _op: PageOperatorDep,
+    _op: ConsolePageOperator,
     state: StateDep,
     settings: SettingsDep,
     start: DateQuery = None,

@@ -1,4 +1,4 @@
-"""GET /book: review a booking (route, destination, note); POST /book: book it."""
+"""GET /book: review a booking (route, destination, needs, note); POST /book: book it."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
-from broker_config.messages import Lang
+from broker_config.messages import Lang, RiderNeed
 from rider_api.api.deps import SessionDep, StateDep
 from rider_api.core.problems import Problem
 from rider_api.models.schemas import ReservationCreate
@@ -50,6 +50,7 @@ def _review_context(
         "choice": choice_value(route_id, direction_id),
         "route_label": route_label(state, route_id, direction_id, lang),
         "destinations": destinations,
+        "need_codes": [n.value for n in RiderNeed],
     }
 
 
@@ -72,7 +73,7 @@ async def review(
         return await render_stop(
             request, state=state, session=session, lang=lang, stop_id=stop, errors=errors
         )
-    return render(request, "review.html", lang, errors=[], dest="", note="", **context)
+    return render(request, "review.html", lang, errors=[], dest="", note="", needs=[], **context)
 
 
 @router.post("/book")
@@ -85,6 +86,7 @@ async def book(
     choice: Annotated[str, Form(max_length=80)],
     destination: Annotated[str, Form(max_length=64)] = "",
     note: Annotated[str, Form(max_length=200)] = "",
+    needs: Annotated[list[str] | None, Form()] = None,
 ) -> Response:
     if rider is None:
         return to_start()
@@ -97,11 +99,15 @@ async def book(
             request, state=state, session=session, lang=lang, stop_id=stop, errors=errors
         )
     try:
-        body = _booking_body(stop, parsed, destination, note)
+        body = _booking_body(stop, parsed, destination, note, needs or [])
         reservation_id = (await create_reservation(state, rider=rider, body=body, source="web")).id
     except Problem as problem:
         key = f"err_{problem.code}"
-        field = "destination" if problem.code.startswith("destination") else "confirm"
+        field = "confirm"
+        if problem.code.startswith("destination"):
+            field = "destination"
+        elif problem.code == "needs":
+            field = f"need-{next(iter(RiderNeed)).value}"
         error = {"field": field, "text": t(key if key in STRINGS else "err_generic", lang)}
         existing = problem.extra.get("reservation_id")
         if existing:
@@ -115,13 +121,14 @@ async def book(
             errors=[error],
             dest=destination,
             note=note,
+            needs=needs or [],
             **context,
         )
     return RedirectResponse(f"/trip/{reservation_id}?booked=1", status_code=303)
 
 
 def _booking_body(
-    stop: str, parsed: tuple[str, int], destination: str, note: str
+    stop: str, parsed: tuple[str, int], destination: str, note: str, needs: list[str]
 ) -> ReservationCreate:
     """The booking the form asks for; a field the API would refuse becomes a Problem."""
     try:
@@ -131,11 +138,14 @@ def _booking_body(
             direction_id=1 if parsed[1] == 1 else 0,
             destination_stop_id=destination or None,
             note=note.strip() or None,
+            needs=needs or None,
         )
     except ValidationError as exc:
         fields = {str(part) for error in exc.errors() for part in error["loc"]}
         if "note" in fields:
             raise Problem(422, "The note must be one line of plain text.", code="note") from exc
+        if "needs" in fields:
+            raise Problem(422, "Choose needs from the list.", code="needs") from exc
         raise Problem(
             404, "There is no such destination stop.", code="destination-not-found"
         ) from exc

@@ -9,6 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from broker_config.i18n import pick_lang
 from rider_api.api.deps import StateDep
+from rider_api.core.security import cookie_secure
 from rider_api.reservations.riders import set_language
 from rider_api.web.deps import OptionalRider
 from rider_api.web.views import COOKIE_MAX_AGE, LANG_COOKIE, safe_next
@@ -35,6 +36,6 @@ async def switch_language(
         lang,
         max_age=COOKIE_MAX_AGE,
         samesite="lax",
-        secure=request.url.scheme == "https",
+        secure=cookie_secure(request.url.scheme, behind_tls_proxy=state.settings.behind_tls_proxy),
     )
     return response

@@ -10,8 +10,10 @@ from fastapi.responses import RedirectResponse, Response
 from broker_config.i18n import pick_lang
 from rider_api.api.deps import StateDep
 from rider_api.core.plain_text import control_character_at
+from rider_api.core.security import cookie_secure
 from rider_api.models.schemas import RiderCreate
 from rider_api.reservations.riders import sign_up
+from rider_api.web.rate_limits import SignUpPageLimit
 from rider_api.web.strings import t
 from rider_api.web.views import COOKIE_MAX_AGE, LANG_COOKIE, TOKEN_COOKIE, render
 
@@ -20,7 +22,7 @@ __all__ = ["router"]
 router = APIRouter()
 
 
-@router.post("/start")
+@router.post("/start", dependencies=[SignUpPageLimit])
 async def start(
     request: Request,
     state: StateDep,
@@ -35,7 +37,7 @@ async def start(
         return render(request, "start.html", lang, status_code=422, errors=errors, name="")
     created = await sign_up(state, body=RiderCreate(display_name=name[:80], language=lang))
     response = RedirectResponse("/", status_code=303)
-    secure = request.url.scheme == "https"
+    secure = cookie_secure(request.url.scheme, behind_tls_proxy=state.settings.behind_tls_proxy)
     response.set_cookie(
         TOKEN_COOKIE,
         created.token,

@@ -13,7 +13,12 @@ __all__ = ["router"]
 
 router = APIRouter()
 STATIC_DIR = Path(__file__).parents[1] / "static"
-STATIC_FILES = {"app.css": "text/css", "app.js": "text/javascript"}
+STATIC_FILES = {
+    "app.css": "text/css",
+    "app.js": "text/javascript",
+    "push.js": "text/javascript",
+    "voice.js": "text/javascript",
+}
 
 
 @router.get("/static/{name}")

@@ -1,0 +1,1 @@
+"""Several API instances on one database: leadership and change notifications."""

@@ -1,0 +1,188 @@
+"""Statements run on the database driver itself, for the writes every booking makes.
+
+SQLAlchemy's execution of a statement (cache lookup, execution context, parameter and
+result processing, the greenlet hop of its asyncio layer) costs 100-300 µs of CPU, an
+INSERT into SQLite in WAL mode a few microseconds: a booking's four statements cost
+more in SQLAlchemy than in the database. A statement here is compiled by SQLAlchemy
+once per dialect and run on the driver connection under the caller's transaction (the
+one a unit of work holds), its parameters converted by the columns' own bind processors
+and its results by their result processors, so values are stored and read exactly as
+SQLAlchemy would. What is left per call is the driver's work.
+
+Drivers: SQLite through ``rider_api.db.sqlite_inline`` and PostgreSQL through psycopg's
+``AsyncConnection`` (both: ``cursor()``, then awaited ``execute`` / ``executemany`` /
+``fetchall`` / ``close``). Bulk imports go around SQLAlchemy the same way
+(``network.bulk``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Table, insert
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import Select
+from sqlalchemy.sql.compiler import Compiled
+from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.types import TypeEngine
+
+__all__ = ["DriverCursor", "DriverSelect", "DriverWrite", "insert_rows"]
+
+Processor = Callable[[Any], Any] | None
+
+#: A placeholder: filled from the caller's values by name (with its processor), or a
+#: value the statement carries itself (an IN list's), already converted.
+_Slot = tuple[str, Processor] | tuple[None, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    sql: str
+    #: Named paramstyle (psycopg): the values go as a mapping, else as a tuple.
+    named: bool
+    slots: tuple[_Slot, ...]
+    names: tuple[str, ...]
+    results: tuple[Processor, ...]
+
+    def params(self, values: Mapping[str, Any]) -> Sequence[Any] | Mapping[str, Any]:
+        out = []
+        for name, process in self.slots:
+            if name is None:
+                out.append(process)  # a constant
+                continue
+            value = values[name]
+            out.append(value if process is None or value is None else process(value))
+        return dict(zip(self.names, out, strict=True)) if self.named else tuple(out)
+
+    def row(self, raw: Sequence[Any]) -> tuple[Any, ...]:
+        return tuple(
+            v if process is None or v is None else process(v)
+            for process, v in zip(self.results, raw, strict=True)
+        )
+
+
+def _prepare(compiled: Compiled, dialect: Dialect, result_types: Sequence[Any]) -> _Prepared:
+    binds = compiled.binds  # type: ignore[attr-defined]
+    positions = getattr(compiled, "positiontup", None)
+    names = tuple(positions) if positions else tuple(compiled.params)
+    slots: list[_Slot] = []
+    for name in names:
+        bind = binds.get(name)
+        # An IN list rendered as parameters of its own: converted by the list's type.
+        base = bind if bind is not None else binds.get(name.rsplit("_", 1)[0])
+        process = None if base is None else base.type.dialect_impl(dialect).bind_processor(dialect)
+        if bind is not None and (bind.required or bind.value is None):
+            slots.append((name, process))
+        else:
+            value = compiled.params[name]
+            slots.append((None, process(value) if process is not None else value))
+    results = tuple(t.dialect_impl(dialect).result_processor(dialect, None) for t in result_types)
+    return _Prepared(compiled.string, not positions, tuple(slots), names, results)
+
+
+class DriverCursor:
+    """A driver cursor on the connection of a transaction, for several statements
+    (``async with``; one per unit of work: opening one costs more than a statement)."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self.connection = connection
+        self.dialect = connection.dialect
+        self._cursor: Any = None
+
+    async def get(self) -> Any:
+        if self._cursor is None:
+            raw = await self.connection.get_raw_connection()
+            self._cursor = raw.driver_connection.cursor()  # type: ignore[union-attr]
+        return self._cursor
+
+    async def close(self) -> None:
+        cursor, self._cursor = self._cursor, None
+        if cursor is not None:
+            await cursor.close()
+
+    async def __aenter__(self) -> DriverCursor:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+class DriverWrite:
+    """An INSERT or UPDATE with named parameters, run once per row of values; it may
+    return one column (``returns``: its type)."""
+
+    def __init__(
+        self,
+        statement: UpdateBase,
+        *,
+        column_keys: Sequence[str] | None = None,
+        returns: TypeEngine[Any] | None = None,
+    ) -> None:
+        self._statement = statement
+        self._column_keys = list(column_keys) if column_keys is not None else None
+        self._result_types = (returns,) if returns is not None else ()
+        self._by_dialect: dict[str, _Prepared] = {}
+
+    def _prepared(self, dialect: Dialect) -> _Prepared:
+        prepared = self._by_dialect.get(dialect.name)
+        if prepared is None:
+            compiled = self._statement.compile(dialect=dialect, column_keys=self._column_keys)
+            prepared = _prepare(compiled, dialect, self._result_types)
+            self._by_dialect[dialect.name] = prepared
+        return prepared
+
+    async def execute(self, db: DriverCursor, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
+        """Run the statement for each of ``rows``; the returned values, in order."""
+        if not rows:
+            return []
+        prepared = self._prepared(db.dialect)
+        cursor = await db.get()
+        if not self._result_types:
+            await cursor.executemany(prepared.sql, [prepared.params(r) for r in rows])
+            return []
+        out = []
+        for row in rows:
+            await cursor.execute(prepared.sql, prepared.params(row))
+            out.append(prepared.row((await cursor.fetchall())[0])[0])
+        return out
+
+
+def insert_rows(
+    table: Table, columns: Sequence[str], *, returning: str | None = None
+) -> DriverWrite:
+    """``INSERT INTO table (columns) VALUES (...)`` [``RETURNING`` one column]."""
+    if returning is None:
+        return DriverWrite(insert(table), column_keys=columns)
+    column = table.c[returning]
+    return DriverWrite(insert(table).returning(column), column_keys=columns, returns=column.type)
+
+
+class DriverSelect:
+    """A SELECT of columns with named bound parameters (``bindparam(name, None,
+    required=False)``: compiled before any value is known)."""
+
+    def __init__(self, statement: Select[*tuple[Any, ...]]) -> None:
+        self._statement = statement
+        self._result_types = tuple(c.type for c in statement.selected_columns)
+        self._by_dialect: dict[str, _Prepared] = {}
+
+    def _prepared(self, dialect: Dialect) -> _Prepared:
+        prepared = self._by_dialect.get(dialect.name)
+        if prepared is None:
+            # IN lists rendered as plain parameters, carried by the statement.
+            compiled = self._statement.compile(
+                dialect=dialect, compile_kwargs={"render_postcompile": True}
+            )
+            prepared = _prepare(compiled, dialect, self._result_types)
+            self._by_dialect[dialect.name] = prepared
+        return prepared
+
+    async def all(self, db: DriverCursor, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Every row, with the columns' Python values."""
+        prepared = self._prepared(db.dialect)
+        cursor = await db.get()
+        await cursor.execute(prepared.sql, prepared.params(params))
+        return [prepared.row(r) for r in await cursor.fetchall()]
