@@ -69,7 +69,12 @@ def _add_city_options(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add("--feed", type=Path, default=DEMO_FEED, help="GTFS zip or folder (default: Taipei demo)")
     add("--date", type=_date, help="service date to simulate (default: today in the feed's zone)")
-    add("--start", type=_clock, metavar="HH:MM", help="simulated start time (default: now)")
+    add(
+        "--start",
+        type=_clock,
+        metavar="HH:MM",
+        help="simulated start time (default: now if buses run for an hour more, else 07:30)",
+    )
     add(
         "--speed",
         type=float,
@@ -192,18 +197,27 @@ def _today(network: SimNetwork) -> tuple[dt.date, int]:
     return now.date(), now.hour * 3600 + now.minute * 60 + now.second
 
 
-def _start_of(network: SimNetwork, date: dt.date, now_s: int) -> int:
-    """Now if buses run (or start within half an hour), else the morning peak."""
+#: Where the demo starts when now is not worth watching: the morning peak.
+MORNING_PEAK_S = 7 * 3600 + 30 * 60
+
+
+def start_of(network: SimNetwork, date: dt.date, now_s: int) -> int:
+    """Now if buses run (or start within half an hour) and keep running for an hour
+    more, else the morning peak.
+
+    At the tail of the service day (23:35 in Taipei) "now" would show the last few
+    buses leave, then riders' bookings pile up pending with nothing to serve them.
+    """
     trips = network.trips_on(date)
-    if any(t.start_s - 1800 <= now_s < t.end_s for t in trips):
-        return now_s
-    return 7 * 3600 + 30 * 60
+    running = any(t.start_s - 1800 <= now_s < t.end_s for t in trips)
+    lasting = any(t.start_s >= now_s + 3600 for t in trips)
+    return now_s if running and lasting else MORNING_PEAK_S
 
 
 def city_config(args: argparse.Namespace, network: SimNetwork) -> CityConfig:
     today, now_s = _today(network)
     date = args.date or today
-    start = args.start if args.start is not None else _start_of(network, date, now_s)
+    start = args.start if args.start is not None else start_of(network, date, now_s)
     return CityConfig(
         date=date,
         start_s=start,

@@ -48,6 +48,10 @@ async def test_demo_starts_serves_completes_a_ride_and_stops_cleanly(tmp_path: P
         "demo",
         "--speed",
         "20",
+        # The morning peak whatever the hour here: the default start follows the wall
+        # clock (tests/simulators/test_demo_start.py), and a late evening has few buses.
+        "--start",
+        "07:30",
         "--duration",
         "200",
         "--refresh",
