@@ -55,6 +55,7 @@ from pathlib import Path
 import psycopg
 from sqlalchemy.engine import make_url
 
+from bench import loop_stalls
 from bench.common import (
     FEED,
     ApiProcess,
@@ -376,27 +377,15 @@ async def floor_process(
 
 @contextlib.asynccontextmanager
 async def profiler(pid: int, out: Path | None) -> AsyncIterator[None]:
-    """py-spy sampling ``pid`` for the block's lifetime, if asked (``--profile-dir``)."""
+    """py-spy sampling ``pid`` for the block's lifetime, if asked (``--profile-dir``);
+    afterwards the block's loop stalls are printed (``bench.loop_stalls``)."""
     if out is None:
         yield
         return
     exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     out.parent.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
-        [
-            exe,
-            "record",
-            "--pid",
-            str(pid),
-            "--nonblocking",
-            "--gil",
-            "--rate",
-            "200",
-            "--format",
-            "raw",
-            "-o",
-            str(out),
-        ],
+        [exe, *loop_stalls.py_spy_args(pid, out)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -406,6 +395,9 @@ async def profiler(pid: int, out: Path | None) -> AsyncIterator[None]:
         proc.send_signal(signal.SIGINT)
         with contextlib.suppress(subprocess.TimeoutExpired):
             await asyncio.to_thread(proc.wait, 30)
+    if out.exists():
+        print(f"profile of the API's first block: {out} (speedscope)")
+        print(loop_stalls.report(out))
 
 
 def _row(label: str, s: Stats) -> str:
@@ -514,7 +506,7 @@ async def run_database(
 
         blocks = max(1, round(args.duration / args.block))
         parts: dict[str, list[Stats]] = {"floor": [], "project": []}
-        out = Path(args.profile_dir) / f"project-{kind}.txt" if args.profile_dir else None
+        out = Path(args.profile_dir) / f"project-{kind}.json" if args.profile_dir else None
         for _ in range(blocks):
             parts["floor"].append(await fire(floor, args.rate, args.block, arrivals))
             async with profiler(project.pid, out if _ == 0 else None):

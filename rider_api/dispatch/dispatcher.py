@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import heapq
+import itertools
 import logging
 import time
 import uuid
@@ -76,6 +78,14 @@ def _discard(index: dict[Key, dict[uuid.UUID, None]], key: Key, reservation_id: 
             del index[key]
 
 
+def _zone(network: NetworkView) -> dt.tzinfo:
+    """The network's time zone (its service days), UTC if it names none we know."""
+    try:
+        return zoneinfo.ZoneInfo(network.timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return dt.UTC
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -101,6 +111,12 @@ class Dispatcher:
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._last_departure: dict[tuple[str, int, str, dt.date], int | None] = {}
+        #: Reservations by the moment the timer rule may first act on them (epoch
+        #: seconds, a tie-breaker, the snapshot): a tick pops the due ones only. An entry
+        #: whose snapshot is no longer the tracked one is stale and skipped.
+        self._due: list[tuple[float, int, Tracked]] = []
+        self._due_order = itertools.count()
+        self._tz = _zone(network)
         self._taps = DriverTaps(units=units, changes=changes, lock=self._lock, apply=self.apply)
         #: Whether this instance acts on positions and timers (the cluster's leader).
         self.leading = True
@@ -115,10 +131,14 @@ class Dispatcher:
         await cancel_and_wait(self._task)
 
     def set_network(self, network: NetworkView) -> None:
-        """Use a newly imported network from now on."""
+        """Use a newly imported network from now on (its last buses may differ)."""
         self.network = network
         self.fleet.network = network
         self._last_departure.clear()
+        self._tz = _zone(network)
+        self._due = []
+        for tracked in self.tracked.values():
+            self._schedule(tracked)
 
     # -- the index of active reservations -----------------------------------------------
     async def load(self) -> None:
@@ -132,6 +152,7 @@ class Dispatcher:
                 )
             ).all()
         self.tracked, self._by_vehicle, self._by_route = {}, {}, {}
+        self._due = []
         for r in rows:
             self._put(snapshot(r))
 
@@ -178,6 +199,28 @@ class Dispatcher:
             self._by_vehicle.setdefault(tracked.vehicle_id, {})[tracked.id] = None
         key = (tracked.route_id, tracked.direction_id)
         self._by_route.setdefault(key, {})[tracked.id] = None
+        self._schedule(tracked)
+
+    def _schedule(self, tracked: Tracked, at: float | None = None) -> None:
+        """Order ``tracked`` by when the timer rule may act on it (or at ``at``)."""
+        if at is None:
+            due = rules.timer_due(
+                tracked, ack_timeout_s=self.settings.ack_timeout_s, service_end=self._service_end
+            )
+            if due is None:
+                return
+            at = due.timestamp()
+        heapq.heappush(self._due, (at, next(self._due_order), tracked))
+        if len(self._due) > 2 * len(self.tracked) + 64:
+            # Mostly stale entries (every committed change adds one): keep the live ones.
+            self._due = [e for e in self._due if self.tracked.get(e[2].id) is e[2]]
+            heapq.heapify(self._due)
+
+    def _service_end(self, res: Tracked) -> dt.datetime | None:
+        created = res.created_at or utcnow()
+        return rules.service_day_end(
+            self, self._tz, created, res.route_id, res.direction_id, res.stop_id
+        )
 
     def _drop(self, reservation_id: uuid.UUID) -> None:
         old = self.tracked.pop(reservation_id, None)
@@ -269,28 +312,32 @@ class Dispatcher:
                 logger.exception("dispatcher timers failed")
 
     async def tick(self, now: dt.datetime | None = None) -> None:
-        """Unacknowledged alerts, expiry, and pending bookings after the last bus."""
+        """Unacknowledged alerts, expiry, and pending bookings after the last bus.
+
+        Only the reservations due by ``now`` are looked at (``_due``), so a tick costs
+        what it does, not the number of active reservations. One whose action fails, or
+        leaves it as it was, is looked at again a second later, as every reservation was
+        when each tick went through all of them.
+        """
         now = now or utcnow()
-        try:
-            tz: dt.tzinfo = zoneinfo.ZoneInfo(self.network.timezone)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            tz = dt.UTC
-
-        def service_end(res: Tracked) -> dt.datetime | None:
-            return rules.service_day_end(
-                self, tz, res.created_at or now, res.route_id, res.direction_id, res.stop_id
-            )
-
-        # The in-memory index mirrors every active reservation: no query per tick.
-        for tracked in list(self.tracked.values()):
+        stamp = now.timestamp()
+        while self._due and self._due[0][0] <= stamp:
+            _at, _order, tracked = heapq.heappop(self._due)
+            if self.tracked.get(tracked.id) is not tracked:
+                continue  # changed or ended since: its new snapshot has its own entry
             action = rules.timer_rule(
                 tracked,
                 now=now,
                 ack_timeout_s=self.settings.ack_timeout_s,
-                service_end=service_end,
+                service_end=self._service_end,
             )
-            if action is not None:
-                await self.act(action)
+            try:
+                if action is not None:
+                    await self.act(action)
+            except Exception:
+                logger.exception("dispatcher timer failed for reservation %s", tracked.id)
+            if self.tracked.get(tracked.id) is tracked:
+                self._schedule(tracked, at=stamp + 1.0)
 
     def last_departure_s(
         self, route_id: str, direction_id: int, stop_id: str, day: dt.date

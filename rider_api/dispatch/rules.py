@@ -35,6 +35,7 @@ __all__ = [
     "cannot_stop_rule",
     "eta_changed",
     "service_day_end",
+    "timer_due",
     "timer_rule",
     "waiting_rule",
 ]
@@ -269,6 +270,35 @@ def timer_rule(
         if end is not None and now > end + dt.timedelta(seconds=SERVICE_END_GRACE_S):
             return Action(ActionKind.SERVICE_ENDED, res.id, "service ended for the day")
     return None
+
+
+def timer_due(
+    res: Tracked,
+    *,
+    ack_timeout_s: float,
+    service_end: Callable[[Tracked], dt.datetime | None],
+) -> dt.datetime | None:
+    """The first moment :func:`timer_rule` can act on ``res``, or None if it never can.
+
+    The dispatcher keeps its reservations ordered by this moment, so a tick looks only
+    at those due instead of at every active reservation.
+    """
+    due: list[dt.datetime] = []
+    if res.status in EXPIRING_STATUSES:
+        due.append(res.expires_at)
+    if (
+        res.status is S.ASSIGNED
+        and res.acknowledged_at is None
+        and not res.ack_overdue
+        and res.alerted_at is not None
+    ):
+        due.append(res.alerted_at + dt.timedelta(seconds=ack_timeout_s))
+    if res.status is S.PENDING:
+        end = service_end(res)
+        if end is not None:
+            # The rule's comparison is strict: a microsecond after the grace.
+            due.append(end + dt.timedelta(seconds=SERVICE_END_GRACE_S, microseconds=1))
+    return min(due, default=None)
 
 
 class Timetable(Protocol):

@@ -43,6 +43,7 @@ from rider_api.dispatch.rules import (
     cannot_stop_rule,
     eta_changed,
     service_day_end,
+    timer_due,
     timer_rule,
     waiting_rule,
 )
@@ -423,6 +424,39 @@ def test_timer_rule(
     assert got == expected
 
 
+@pytest.mark.parametrize(
+    ("tracked", "service_end"),
+    [
+        pytest.param(res(S.PENDING, vehicle_id=None), None, id="pending/expiry"),
+        pytest.param(res(S.PENDING, vehicle_id=None), END, id="pending/service-end"),
+        pytest.param(
+            res(S.PENDING, vehicle_id=None), NOW + dt.timedelta(hours=2), id="pending/expiry-first"
+        ),
+        pytest.param(res(S.ASSIGNED, alerted_at=ALERTED), None, id="assigned/ack"),
+        pytest.param(
+            res(S.ASSIGNED, alerted_at=ALERTED, ack_overdue=True), None, id="assigned/flagged"
+        ),
+        pytest.param(res(S.ASSIGNED), None, id="assigned/not-alerted"),
+        pytest.param(res(S.ARRIVING, alerted_at=ALERTED), None, id="arriving"),
+        pytest.param(res(S.RIDING, destination="D"), None, id="riding"),
+    ],
+)
+def test_timer_due_is_the_first_moment_the_timer_rule_acts(
+    tracked: Tracked, service_end: dt.datetime | None
+) -> None:
+    def rule(at: dt.datetime) -> Action | None:
+        return timer_rule(
+            tracked, now=at, ack_timeout_s=ACK_TIMEOUT_S, service_end=lambda _r: service_end
+        )
+
+    due = timer_due(tracked, ack_timeout_s=ACK_TIMEOUT_S, service_end=lambda _r: service_end)
+    if due is None:
+        assert rule(NOW + dt.timedelta(days=3650)) is None
+        return
+    assert rule(due - dt.timedelta(microseconds=1)) is None
+    assert rule(due) is not None
+
+
 class Departures:
     """A timetable: the last departure at the stop per day of the week (Monday 0)."""
 
@@ -699,3 +733,69 @@ def test_a_position_decides_for_its_own_and_the_waiting_reservations(
         (K.ARRIVING, RID, "V1", 100),
         (K.ASSIGN, waiting.id, "V1", 220),
     ]
+
+
+# -- the timers: only what is due --------------------------------------------------------------
+def _assigned(alerted_at: dt.datetime) -> Tracked:
+    return replace(res(S.ASSIGNED, alerted_at=alerted_at), id=uuid.uuid4())
+
+
+async def test_a_tick_acts_on_the_due_reservations_only_and_again_on_a_failure(
+    dispatcher: Dispatcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dispatcher.settings.ack_timeout_s = ACK_TIMEOUT_S
+    due = [_assigned(ALERTED) for _ in range(3)]
+    later = [_assigned(NOW) for _ in range(500)]
+    for tracked in [*later, *due]:
+        dispatcher._put(tracked)
+    looked_at: list[uuid.UUID] = []
+    real_rule = timer_rule
+
+    def counting_rule(tracked: Tracked, **kw: Any) -> Action | None:
+        looked_at.append(tracked.id)
+        return real_rule(tracked, **kw)
+
+    acted: list[uuid.UUID] = []
+    failing = due[0].id
+
+    async def act(action: Action) -> None:
+        acted.append(action.reservation_id)
+        if action.reservation_id == failing:
+            raise RuntimeError("the database went away")
+        dispatcher._put(replace(dispatcher.tracked[action.reservation_id], ack_overdue=True))
+
+    monkeypatch.setattr("rider_api.dispatch.rules.timer_rule", counting_rule)
+    monkeypatch.setattr(dispatcher, "act", act)
+    await dispatcher.tick(NOW)
+    assert sorted(looked_at) == sorted(t.id for t in due)  # not the 500 not yet due
+    assert sorted(acted) == sorted(t.id for t in due)
+    # The failed one is looked at a second later; the flagged ones are done.
+    looked_at.clear()
+    acted.clear()
+    await dispatcher.tick(NOW + dt.timedelta(seconds=0.5))
+    assert acted == []
+    await dispatcher.tick(NOW + dt.timedelta(seconds=1))
+    assert acted == [failing]
+
+
+async def test_a_tick_judges_a_reservation_by_its_latest_snapshot(
+    dispatcher: Dispatcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dispatcher.settings.ack_timeout_s = ACK_TIMEOUT_S
+    first = _assigned(ALERTED)
+    dispatcher._put(first)
+    dispatcher._put(replace(first, alerted_at=NOW))  # re-alerted since: due 45 s later
+    acted: list[Action] = []
+
+    async def act(action: Action) -> None:
+        acted.append(action)
+        dispatcher._drop(action.reservation_id)
+
+    monkeypatch.setattr(dispatcher, "act", act)
+    await dispatcher.tick(NOW)
+    assert acted == []
+    await dispatcher.tick(NOW + dt.timedelta(seconds=ACK_TIMEOUT_S))
+    assert [a.kind for a in acted] == [K.ACK_OVERDUE]
+    for _ in range(200):  # stale entries do not pile up
+        dispatcher._put(replace(first, alerted_at=NOW))
+    assert len(dispatcher._due) <= 2 * len(dispatcher.tracked) + 64
