@@ -34,7 +34,9 @@ are not marked, so the next pass sends them again, in order.
 **Marking sent** costs a write: rows published are marked in one UPDATE per
 ``mark_interval_s`` (kept in memory until then, so no pass publishes them again). After
 a crash or a broker outage the relay resumes from the unsent rows: nothing is lost, and
-a message published twice is dropped by its reader through ``seq``.
+a message published twice is dropped by its reader through ``seq``. A quarter of a
+second: at 50 bookings/s one UPDATE per 12 bookings (every 50 ms it was a twentieth of
+the API's CPU), and a crash re-publishes at most that quarter second's messages.
 """
 
 from __future__ import annotations
@@ -104,7 +106,7 @@ class OutboxRelay:
         batch_size: int = 500,
         retention: timedelta = timedelta(days=1),
         write_gate: WriteGate | None = None,
-        mark_interval_s: float = 0.05,
+        mark_interval_s: float = 0.25,
         rescan_s: float = 10.0,
         max_handed: int = 10_000,
     ) -> None:
