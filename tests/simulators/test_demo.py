@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import signal
 import sys
 from pathlib import Path
@@ -14,30 +13,10 @@ import httpx
 import pytest
 
 from broker_config.broker import free_port
+from tests.support.demo_process import alive, drain, read_until
 from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie is not a running process; /proc tells them apart.
-    stat = Path(f"/proc/{pid}/stat")
-    return stat.exists() and ") Z " not in stat.read_text()
-
-
-async def _read_until(stream: asyncio.StreamReader, seen: list[str], pattern: str) -> re.Match[str]:
-    while True:
-        for line in seen:
-            if m := re.search(pattern, line):
-                return m
-        raw = await stream.readline()
-        if not raw:
-            raise AssertionError("demo ended early:\n" + "".join(seen))
-        seen.append(raw.decode())
 
 
 async def test_demo_starts_serves_completes_a_ride_and_stops_cleanly(tmp_path: Path) -> None:
@@ -73,13 +52,13 @@ async def test_demo_starts_serves_completes_a_ride_and_stops_cleanly(tmp_path: P
     mosquitto_pid: int | None = None
     try:
         async with asyncio.timeout(60):
-            m = await _read_until(proc.stdout, seen, r"mosquitto pid (\d+)")
+            m = await read_until(proc.stdout, seen, r"mosquitto pid (\d+)")
             mosquitto_pid = int(m.group(1))
-            token = (await _read_until(proc.stdout, seen, r"operator token:\s+(\S+)")).group(1)
-            base = (await _read_until(proc.stdout, seen, r"rider app:\s+(http://\S+)/")).group(1)
+            token = (await read_until(proc.stdout, seen, r"operator token:\s+(\S+)")).group(1)
+            base = (await read_until(proc.stdout, seen, r"rider app:\s+(http://\S+)/")).group(1)
         assert base == f"http://127.0.0.1:{port}"
-        assert _alive(mosquitto_pid)
-        drain = asyncio.create_task(_drain(proc.stdout, seen))
+        assert alive(mosquitto_pid)
+        reader = asyncio.create_task(drain(proc.stdout, seen))
         async with httpx.AsyncClient(base_url=base, timeout=30) as client:
             for path in ("/healthz", "/", "/ops"):
                 r = await client.get(path, headers={"Authorization": f"Bearer {token}"})
@@ -100,19 +79,14 @@ async def test_demo_starts_serves_completes_a_ride_and_stops_cleanly(tmp_path: P
         proc.send_signal(signal.SIGTERM)
         async with asyncio.timeout(30):
             rc = await proc.wait()
-            await drain
+            await reader
         output = "".join(seen)
         assert rc == 0, output
         assert "stopped" in output
-        assert not _alive(mosquitto_pid), "mosquitto outlived the demo"
+        assert not alive(mosquitto_pid), "mosquitto outlived the demo"
     finally:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
-        if mosquitto_pid is not None and _alive(mosquitto_pid):
+        if mosquitto_pid is not None and alive(mosquitto_pid):
             os.kill(mosquitto_pid, signal.SIGKILL)
-
-
-async def _drain(stream: asyncio.StreamReader, seen: list[str]) -> None:
-    while raw := await stream.readline():
-        seen.append(raw.decode())

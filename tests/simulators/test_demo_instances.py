@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import signal
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ import pytest
 from simulators.cli import main
 from simulators.faults.database import scratch_database
 from tests.simulators.conftest import write_feed
+from tests.support.demo_process import alive, drain, read_until
 from tests.support.waiting import eventually
 
 
@@ -32,31 +32,6 @@ def test_several_instances_without_postgresql_are_refused(
         assert "2 API instances need one PostgreSQL database" in err, err
         assert "--database-url postgresql://" in err, err
     assert not (tmp_path / "state").exists(), "nothing may start before the refusal"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat")
-    return stat.exists() and ") Z " not in stat.read_text()
-
-
-async def _read_until(stream: asyncio.StreamReader, seen: list[str], pattern: str) -> re.Match[str]:
-    while True:
-        for line in seen:
-            if m := re.search(pattern, line):
-                return m
-        raw = await stream.readline()
-        if not raw:
-            raise AssertionError("demo ended early:\n" + "".join(seen))
-        seen.append(raw.decode())
-
-
-async def _drain(stream: asyncio.StreamReader, seen: list[str]) -> None:
-    while raw := await stream.readline():
-        seen.append(raw.decode())
 
 
 @pytest.mark.e2e
@@ -99,15 +74,15 @@ async def test_two_instance_demo_serves_a_booking_through_the_second(
         mosquitto_pid: int | None = None
         try:
             async with asyncio.timeout(60):
-                m = await _read_until(proc.stdout, seen, r"mosquitto pid (\d+)")
+                m = await read_until(proc.stdout, seen, r"mosquitto pid (\d+)")
                 mosquitto_pid = int(m.group(1))
                 urls = {}
                 for name in ("api1", "api2"):
-                    m = await _read_until(proc.stdout, seen, rf"instance {name}: (\S+)/")
+                    m = await read_until(proc.stdout, seen, rf"instance {name}: (\S+)/")
                     urls[name] = m.group(1)
-                m = await _read_until(proc.stdout, seen, r"driver display:\s+(\S+)/")
+                m = await read_until(proc.stdout, seen, r"driver display:\s+(\S+)/")
                 screen = m.group(1)
-            drain = asyncio.create_task(_drain(proc.stdout, seen))
+            reader = asyncio.create_task(drain(proc.stdout, seen))
             assert urls["api1"] != urls["api2"]
             async with httpx.AsyncClient(timeout=10) as client:
 
@@ -151,14 +126,14 @@ async def test_two_instance_demo_serves_a_booking_through_the_second(
             proc.send_signal(signal.SIGTERM)
             async with asyncio.timeout(30):
                 rc = await proc.wait()
-                await drain
+                await reader
             output = "".join(seen)
             assert rc == 0, output
             assert "stopped" in output
-            assert not _alive(mosquitto_pid), "mosquitto outlived the demo"
+            assert not alive(mosquitto_pid), "mosquitto outlived the demo"
         finally:
             if proc.returncode is None:
                 proc.kill()
                 await proc.wait()
-            if mosquitto_pid is not None and _alive(mosquitto_pid):
+            if mosquitto_pid is not None and alive(mosquitto_pid):
                 os.kill(mosquitto_pid, signal.SIGKILL)
