@@ -54,3 +54,16 @@ async def wait_event(event: asyncio.Event, timeout: float | None) -> bool:
         async with asyncio.timeout(timeout):
             await event.wait()
     return event.is_set()
+
+
+async def wait_ended(task: asyncio.Future[Any], timeout: float | None = None) -> bool:
+    """Wait until ``task`` has ended, without cancelling it, or until ``timeout`` seconds
+    have passed; True if it has ended.
+
+    For a task asked to stop some other way (a server's ``should_exit``): unlike
+    ``with suppress(CancelledError): await task``, a cancellation of the caller is not
+    taken for the task's own and swallowed; it reaches the caller (the task runs on).
+    """
+    if not task.done():
+        await asyncio.wait({task}, timeout=timeout)
+    return task.done()

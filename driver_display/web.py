@@ -65,6 +65,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from broker_config.aio import wait_ended
 from broker_config.i18n import LANGS, other_lang, pick_lang
 from broker_config.messages import CannotStopReason, DriverEventType, Lang
 from driver_display import i18n
@@ -457,5 +458,7 @@ class ScreenServer:
         if self._server is not None:
             self._server.should_exit = True
         if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await wait_ended(self._task)
+            error = None if self._task.cancelled() else self._task.exception()
+            if error is not None:
+                raise error

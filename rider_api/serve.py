@@ -16,6 +16,7 @@ from typing import Any, Self
 import uvicorn
 from fastapi import FastAPI
 
+from broker_config.aio import cancel_and_wait, wait_ended
 from rider_api.state import AppState
 
 __all__ = ["InProcessServer"]
@@ -65,25 +66,29 @@ class InProcessServer:
         return state
 
     async def __aenter__(self) -> Self:
-        self._task = asyncio.create_task(
-            self._server.serve(sockets=[self._socket]), name=f"api:{self.port}"
-        )
+        self._task = asyncio.create_task(self._serve(), name=f"api:{self.port}")
         try:
             async with asyncio.timeout(self._start_timeout_s):
                 # uvicorn offers a flag, not an event, for "started".
                 while not self._server.started:
                     if self._task.done():
-                        try:
-                            self._task.result()
-                        except SystemExit as exc:  # uvicorn's answer to a failed lifespan
-                            msg = f"the API failed to start (exit {exc.code}); see its log"
-                            raise RuntimeError(msg) from None
+                        self._task.result()  # the start-up's failure, if it failed
                         raise RuntimeError("the API stopped while starting")
                     await asyncio.sleep(0.01)
         except BaseException:
-            await self.stop()
+            with contextlib.suppress(Exception):  # the start-up's failure, raised below
+                await self.stop()
             raise
         return self
+
+    async def _serve(self) -> None:
+        try:
+            await self._server.serve(sockets=[self._socket])
+        except SystemExit as exc:
+            # uvicorn's answer to a failed lifespan. Left as it is, asyncio would re-raise
+            # it out of the event loop and end the embedding program with it.
+            msg = f"the API failed to start (exit {exc.code}); see its log"
+            raise RuntimeError(msg) from None
 
     async def __aexit__(
         self,
@@ -94,11 +99,22 @@ class InProcessServer:
         await self.stop()
 
     async def stop(self, timeout: float = 15.0) -> None:
+        """Ask uvicorn to exit and wait until it has (a caller cancelled meanwhile stays
+        cancelled; the server still exits, and a second ``stop`` waits for it)."""
         self._server.should_exit = True
-        task, self._task = self._task, None
-        try:
-            if task is not None:
-                with contextlib.suppress(asyncio.CancelledError, SystemExit):
-                    await asyncio.wait_for(task, timeout)
-        finally:
-            self._socket.close()
+        task = self._task
+        if task is not None:
+            ended = await wait_ended(task, timeout)
+            if not ended:
+                with contextlib.suppress(Exception):  # the timeout is what is reported
+                    await cancel_and_wait(task)
+            self._task = None
+        # The listening socket is closed once uvicorn no longer uses it.
+        self._socket.close()
+        if task is None:
+            return
+        if not ended:
+            raise TimeoutError(f"the API did not stop within {timeout:g} s")
+        error = None if task.cancelled() else task.exception()
+        if error is not None:
+            raise error

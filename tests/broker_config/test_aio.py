@@ -11,7 +11,7 @@ import asyncio
 
 import pytest
 
-from broker_config.aio import cancel_and_wait, wait_event
+from broker_config.aio import cancel_and_wait, wait_ended, wait_event
 
 
 async def _slow_to_stop(stopping: asyncio.Event, may_end: asyncio.Event) -> None:
@@ -83,3 +83,25 @@ async def test_waiting_for_an_event_says_whether_it_was_set() -> None:
     assert await wait_event(event, 0.01) is False
     event.set()
     assert await wait_event(event, None) is True
+
+
+async def test_waiting_for_a_task_to_end_neither_cancels_it_nor_swallows_a_cancellation() -> None:
+    may_end = asyncio.Event()
+    child = asyncio.create_task(may_end.wait())
+    assert await wait_ended(child, 0.01) is False
+    assert not child.done(), "a timeout does not cancel the task"
+    after: list[str] = []
+
+    async def caller() -> None:
+        await wait_ended(child)
+        after.append("carried on")  # must not run: the caller was cancelled
+
+    outer = asyncio.create_task(caller())
+    await asyncio.sleep(0)
+    outer.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await outer
+    assert after == []
+    assert not child.done()
+    may_end.set()
+    assert await wait_ended(child) is True
