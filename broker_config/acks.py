@@ -37,8 +37,11 @@ class AckWaiters(Generic[T]):
         if fut is not None and not fut.done():
             fut.set_result(value)
 
-    def forget(self, mid: int) -> None:
-        self._futures.pop(mid, None)
+    def forget(self, mid: int, fut: asyncio.Future[T] | None = None) -> None:
+        """Stop tracking ``mid`` (only if it is still ``fut``'s, when given: a later
+        packet may have been given the same id)."""
+        if fut is None or self._futures.get(mid) is fut:
+            self._futures.pop(mid, None)
 
     def fail_all(self, reason: str) -> None:
         """End every wait with SessionClosedError(``reason``) and forget them all."""

@@ -358,6 +358,15 @@ class MqttSession:
             raise MqttError(f"publish to {topic!r} failed: {paho.error_string(info.rc)}")
         return Sent(topic, info.mid, pending.expect(self._paho.require_loop(), info.mid))
 
+    def abandon(self, sent: Sent) -> None:
+        """Nobody will await ``sent``'s PUBACK: forget it once it has come (until then it
+        counts as in flight and is re-sent after a reconnect, as paho does)."""
+        puback = self._paho.puback
+        if sent.ack.done():
+            puback.forget(sent.mid, sent.ack)
+        else:
+            sent.ack.add_done_callback(lambda ack: puback.forget(sent.mid, ack))
+
     async def acknowledged(self, sent: Sent, timeout: float | None = None) -> None:
         """Wait for ``sent``'s PUBACK; PublishRefusedError if the broker refused it.
 
@@ -367,7 +376,7 @@ class MqttSession:
                 reason = await asyncio.shield(sent.ack)
         finally:
             if sent.ack.done():
-                self._paho.puback.forget(sent.mid)
+                self._paho.puback.forget(sent.mid, sent.ack)
         if reason is not None and reason.is_failure:
             raise PublishRefusedError(sent.topic, str(reason), reason.value)
 

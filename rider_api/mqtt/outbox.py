@@ -203,6 +203,8 @@ class OutboxRelay:
             except Exception as exc:  # stopping: readers drop what is published again
                 logger.warning("outbox: %d sent rows left unmarked: %s", len(self._unmarked), exc)
         self._handed.clear()
+        for batch in self._in_flight:
+            self._abandon(batch)
         self._in_flight.clear()
         self._unmarked.clear()
         self._recent.clear()
@@ -351,6 +353,13 @@ class OutboxRelay:
             del self._recent[next(iter(self._recent))]
         return sent
 
+    def _abandon(self, sent: Sequence[tuple[OutboxRow, Sent | MqttError | None]]) -> None:
+        """No one will wait for these PUBACKs (stopping): the session forgets them as
+        they come, instead of keeping them until their packet ids are used again."""
+        for _row, handle in sent:
+            if isinstance(handle, Sent):
+                self._mqtt.abandon(handle)
+
     async def _settle(self, sent: Sequence[tuple[OutboxRow, Sent | MqttError | None]]) -> bool:
         """Wait for the PUBACKs of what ``_send`` wrote; note the rows to mark sent. A
         row that failed, and the later rows of its reservation, are forgotten as sent so
@@ -362,9 +371,13 @@ class OutboxRelay:
             if handle is not None:
                 await self._mqtt.acknowledged(handle)
 
-        results = await asyncio.gather(
-            *(acknowledged(handle) for _row, handle in sent), return_exceptions=True
-        )
+        try:
+            results = await asyncio.gather(
+                *(acknowledged(handle) for _row, handle in sent), return_exceptions=True
+            )
+        except asyncio.CancelledError:
+            self._abandon(sent)
+            raise
         failed: set[object] = set()
         ok = True
         for (row, _handle), result in zip(sent, results, strict=True):

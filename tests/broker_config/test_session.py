@@ -25,6 +25,7 @@ from broker_config.messages import (
 from broker_config.session import MqttSession, ReceivedMessage, SessionOptions
 from broker_config.topics import ParsedTopic, TopicKind, Topics
 from tests.conftest import ConnectFn, Inbox
+from tests.support.waiting import eventually
 
 
 def _call(seq: int = 1, reservation_id: uuid.UUID | None = None) -> StopCall:
@@ -334,3 +335,29 @@ async def test_no_task_is_left_behind_when_the_session_ends(
             await session.abort()
     assert births[0].cancelled()
     assert asyncio.all_tasks() - before == set()
+
+
+async def test_an_abandoned_publish_is_forgotten_once_acknowledged(
+    broker: ManagedBroker, connect: ConnectFn, topics: Topics, inbox: Inbox
+) -> None:
+    """Nobody awaits ``sent``: it still counts as in flight until its PUBACK, then the
+    session forgets it (before, it stayed until its packet id came round again)."""
+    events = topics.stop_events("S1")
+    await _open(connect, "server.api-1", events, inbox)
+    device = await connect("stop.S1", reconnect_max_s=0.5)
+    acked = device.send(events, b"acked first", qos=1)
+    assert acked is not None
+    await acked.ack
+    device.abandon(acked)
+    assert device.pending_count == 0
+    down = _went_down(device)
+    await broker.stop()
+    await asyncio.wait_for(down.wait(), 10)
+    sent = device.send(events, b"while down", qos=1)
+    assert sent is not None
+    device.abandon(sent)
+    assert device.pending_count == 1, "in flight until the broker has it"
+    await broker.start()
+    assert (await inbox.get(timeout=15)).payload == b"acked first"
+    assert (await inbox.get(timeout=15)).payload == b"while down"
+    await eventually(lambda: device.pending_count, lambda n: n == 0, what="forgotten")

@@ -32,6 +32,7 @@ class RecordingBroker:
         self.refuse = 0
         self.acks = asyncio.Event()
         self.acks.set()
+        self.abandoned: list[str] = []
 
     def send(self, topic: str, payload: bytes, **_: Any) -> Sent:
         if self.refuse:
@@ -47,6 +48,9 @@ class RecordingBroker:
     async def acknowledged(self, sent: Sent, timeout: float | None = None) -> None:
         await self.acks.wait()
         await sent.ack
+
+    def abandon(self, sent: Sent) -> None:
+        self.abandoned.append(sent.topic)
 
 
 @pytest.fixture
@@ -201,3 +205,23 @@ async def test_a_pass_waits_for_rows_sent_from_commits_instead_of_spinning(
         await eventually(relay.backlog, lambda n: n == 0, what="every row sent and marked")
         assert relay.passes - passes < 10
     assert broker.published == ["b0", "b1", "b2"]
+
+
+async def test_a_stopped_relay_abandons_the_acknowledgements_it_no_longer_awaits(
+    db: AsyncEngine,
+) -> None:
+    """Stopped (a follower now, or shutting down) with PUBACKs of rows sent from commits
+    still out: the session is told to forget them as they come (it kept them until
+    their packet ids came round again)."""
+    sessions = session_factory(db)
+    broker = RecordingBroker()
+    relay = FirstPass(sessions, cast(MqttSession, broker), mark_interval_s=0.01)
+    async with relay:
+        await asyncio.wait_for(relay.first.wait(), 5)
+        broker.acks.clear()
+        for n in range(2):
+            rows = await store(sessions, uuid.uuid4(), [f"call{n}", f"alert{n}"], fresh=True)
+            relay.committed(ChangeSet(outbox=True, outbox_rows=rows))
+        relay.wake()  # a pass settles what is in flight: its wait is cancelled by stop
+        await asyncio.sleep(0)
+    assert sorted(broker.abandoned) == ["alert0", "alert1", "call0", "call1"]
