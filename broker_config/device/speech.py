@@ -13,8 +13,10 @@ Public API
 - :class:`EspeakSpeaker`: pyttsx3 on espeak-ng. Every pyttsx3 call runs in the ONE
   process-wide :class:`SpeechWorker` thread (pyttsx3 hangs when two threads use it at
   once, and after a fork), created lazily on first use and shared by every speaker of
-  the process. The worker renders each sentence to a WAV with ``save_to_file`` and
-  hands it to the sink in the same thread, so nothing ever overlaps.
+  the process. The worker renders each sentence to a WAV through pyttsx3's espeak-ng
+  binding (settings and text in espeak-ng's queue, audio collected until espeak-ng
+  says it has finished) and hands it to the sink in the same thread, so nothing ever
+  overlaps.
   ``await speaker.render(text, lang, path)`` renders into a file and returns its
   :class:`~broker_config.device.audio.WavStats`.
 - :class:`VoiceConfig`: the espeak-ng voice per language, rate (words per minute) and
@@ -38,8 +40,6 @@ silently ignored, so we validate names against espeak-ng's voice list instead.)
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import io
 import logging
 import os
 import tempfile
@@ -195,83 +195,75 @@ class SpeechWorker:
             raise SpeechError("pyttsx3 used outside the speech worker thread")
 
     def engine(self) -> Any:
-        """The pyttsx3 engine, started on first use (worker thread only)."""
+        """The pyttsx3 engine, started on first use (worker thread only).
+
+        Starting it initialises espeak-ng once for the process (retrieval mode: audio
+        comes back to us, espeak-ng plays nothing) and lists its voices.
+        """
         self._check_thread()
         if self._engine is None:
             import pyttsx3  # deferred: a text-only device never loads it
+            from pyttsx3.drivers import _espeak
 
             self._engine = pyttsx3.init("espeak")
-            self._capture_audio(self._engine)
             self._voices = frozenset(v.id for v in self._engine.getProperty("voices"))
+            _espeak.SetSynthCallback(self._on_synth)
             logger.info("pyttsx3 started on espeak-ng (%d voices)", len(self._voices))
         return self._engine
 
-    def _capture_audio(self, engine: Any) -> None:
-        """Collect the audio ourselves: pyttsx3 2.99's espeak driver loses some of it.
+    def _on_synth(self, wav: Any, numsamples: int, _events: Any) -> int:
+        """espeak-ng's synth callback (its own thread): keep each buffer until the end.
 
-        Its synth callback writes the WAV when it sees the end-of-message event, which
-        espeak-ng (retrieval mode, its own thread) may deliver before the last audio
-        buffers, so the end of a sentence was cut off at random. We register a callback
-        that keeps every buffer until espeak-ng signals the end of synthesis (a NULL
-        buffer), then passes the call on to pyttsx3's own callback.
+        A NULL buffer is espeak-ng's end of synthesis. Returning 0 lets it go on.
         """
         import ctypes
 
-        from pyttsx3.drivers import _espeak
-
-        original = engine.proxy._driver._onSynth
-        sample_size = ctypes.sizeof(ctypes.c_short)
-
-        def on_synth(wav: Any, numsamples: int, events: Any) -> int:
-            capture = self._capture
-            if capture is not None and wav and numsamples > 0:
-                capture += ctypes.string_at(wav, numsamples * sample_size)
-            result: int = original(wav, numsamples, events)
-            if not wav:
-                self._capture_done.set()
-            return result
-
-        _espeak.SetSynthCallback(on_synth)
-
-    @staticmethod
-    def _synchronize() -> None:
-        from pyttsx3.drivers import _espeak
-
-        _espeak.Synchronize()
+        capture = self._capture
+        if not wav:
+            self._capture_done.set()
+        elif capture is not None and numsamples > 0:
+            capture += ctypes.string_at(wav, numsamples * ctypes.sizeof(ctypes.c_short))
+        return 0
 
     def render_blocking(self, text: str, voice: str, rate: int, volume: float, path: Path) -> None:
-        """Render ``text`` into the WAV ``path`` (worker thread only)."""
-        engine = self.engine()
+        """Render ``text`` into the WAV ``path`` (worker thread only).
+
+        We drive espeak-ng through pyttsx3's own binding rather than through
+        ``save_to_file`` and ``runAndWait``. pyttsx3 2.99's loop lost audio at random:
+        its synth callback wrote the file on the end-of-message event, which may come
+        before the last buffers; and its loop calls ``stop()`` before every sentence,
+        which cancels espeak-ng's queue whenever espeak-ng is still applying the
+        sentence's settings (``IsPlaying`` is true then), so under load a sentence
+        was spoken at the previous rate or cut short. Here settings and text go into
+        espeak-ng's queue in order, nothing cancels them, and the audio is complete
+        when espeak-ng hands over its NULL buffer.
+        """
+        from pyttsx3.drivers import _espeak
+
+        self.engine()
         if voice.lower() not in self._voices:
             raise SpeechError(f"espeak-ng has no voice {voice!r} (see 'espeak-ng --voices')")
-        engine.setProperty("voice", voice)
-        engine.setProperty("rate", rate)
-        engine.setProperty("volume", volume)
-        finished = threading.Event()
-
-        def on_finished(**_kwargs: Any) -> None:
-            finished.set()
-
-        token = engine.connect("finished-utterance", on_finished)
-        # Drain espeak-ng's own thread so no late callback of the last sentence lands here.
-        self._synchronize()
+        # Nothing of an earlier sentence is still in espeak-ng's queue or callback.
+        _espeak.Synchronize()
+        if _espeak.SetVoiceByName(voice.encode()) != 0:
+            raise SpeechError(f"espeak-ng could not select the voice {voice!r}")
+        _espeak.SetParameter(_espeak.RATE, rate, 0)
+        _espeak.SetParameter(_espeak.VOLUME, round(volume * 100), 0)
         self._capture = bytearray()
         self._capture_done.clear()
         try:
-            engine.save_to_file(text, str(path))
-            # pyttsx3's espeak driver print()s "Audio saved to ..." for every file.
-            with contextlib.redirect_stdout(io.StringIO()):
-                engine.runAndWait()
-                done = self._capture_done.wait(RENDER_TIMEOUT_S)
-                done = finished.wait(RENDER_TIMEOUT_S) and done
-                self._synchronize()
+            if _espeak.Synth(text, flags=_espeak.ENDPAUSE | _espeak.CHARS_UTF8) != 0:
+                raise SpeechError(f"espeak-ng refused {text!r}")
+            done = self._capture_done.wait(RENDER_TIMEOUT_S)
+            if not done:
+                _espeak.Cancel()
+            _espeak.Synchronize()
             audio = bytes(self._capture)
         finally:
             self._capture = None
-            engine.disconnect(token)
         if not done:
             raise SpeechError(f"espeak-ng did not finish {text!r}")
-        with wave.open(str(path), "wb") as out:  # replaces pyttsx3's copy
+        with wave.open(str(path), "wb") as out:
             out.setnchannels(1)
             out.setsampwidth(2)
             out.setframerate(ESPEAK_SAMPLE_RATE)

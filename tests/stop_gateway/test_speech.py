@@ -20,12 +20,14 @@ from broker_config.device.speech import (
     make_speaker,
 )
 from broker_config.device.speech_queue import SpeechQueue, Utterance
+from broker_config.messages import Lang
 
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")
 
 ZH = "307路 往板橋 公車已到站"
 EN = "Bus 307 to Banqiao is at the stop now"
 RATE = 165
+LINES: tuple[tuple[Lang, str], ...] = (("zh-TW", ZH), ("en", EN))
 
 
 def espeak_phonemes(voice: str, text: str) -> str:
@@ -38,9 +40,9 @@ def espeak_phonemes(voice: str, text: str) -> str:
     return done.stdout.decode()
 
 
-def espeak_render(voice: str, text: str, path: Path) -> Path:
+def espeak_render(voice: str, text: str, path: Path, rate: int = RATE) -> Path:
     subprocess.run(
-        ["espeak-ng", "-v", voice, "-s", str(RATE), "-a", "100", "-w", str(path), text],
+        ["espeak-ng", "-v", voice, "-s", str(rate), "-a", "100", "-w", str(path), text],
         check=True,
         timeout=20,
     )
@@ -75,6 +77,32 @@ async def test_english_wav_is_speech_of_plausible_length(tmp_path: Path) -> None
     assert 1.0 < stats.duration_s < 8.0
     reference = wav_stats(espeak_render(ENGLISH_VOICE, EN, tmp_path / "ref.wav"))
     assert abs(stats.frames - reference.frames) <= 0.01 * reference.frames
+
+
+async def test_every_render_speaks_at_its_own_speakers_rate(tmp_path: Path) -> None:
+    # pyttsx3's own loop cancelled espeak-ng's queue while it still applied a sentence's
+    # settings, so a sentence could come out at the rate of the one before (CI saw the
+    # first Mandarin render at pyttsx3's default 200 wpm). Alternate two rates and two
+    # voices: each render must match the espeak-ng command line at its own rate.
+    slow = EspeakSpeaker(WavFolderSink(tmp_path / "slow"), VoiceConfig(rate=120))
+    fast = EspeakSpeaker(WavFolderSink(tmp_path / "fast"), VoiceConfig(rate=220))
+    references = {
+        (rate, lang): wav_stats(espeak_render(voice, text, tmp_path / f"{rate}{lang}.wav", rate))
+        for rate in (120, 220)
+        for lang, voice, text in (("zh-TW", MANDARIN_VOICE, ZH), ("en", ENGLISH_VOICE, EN))
+    }
+    for round_ in range(3):
+        for speaker in (fast, slow):
+            for lang, text in LINES:
+                stats = await speaker.render(text, lang, tmp_path / f"{round_}.wav")
+                reference = references[(speaker.config.rate, lang)]
+                assert abs(stats.frames - reference.frames) <= 0.01 * reference.frames, (
+                    round_,
+                    speaker.config.rate,
+                    lang,
+                    stats.frames,
+                    reference.frames,
+                )
 
 
 async def test_queue_into_a_wav_folder_in_order(tmp_path: Path) -> None:
