@@ -35,14 +35,20 @@ S = ReservationStatus
 STOP_CALL_STATUSES: Final = frozenset(PICKUP_STATUSES | {S.PENDING, S.MISSED})
 #: While in one of these (and a vehicle is set), that vehicle has a live alert.
 ALERT_STATUSES: Final = frozenset(PICKUP_STATUSES | {S.RIDING, S.ALIGHTING})
+#: At most this many drop-off sequences are remembered (then forgotten all at once).
+_SEQUENCE_CACHE: Final = 4096
 
 
 class Changes:
-    """Writes transitions and their messages; one per app, stateless between calls."""
+    """Writes transitions and their messages; one per app (between calls it keeps only
+    the drop-off sequences it looked up in the network)."""
 
     def __init__(self, topics: Topics, network: NetworkView) -> None:
         self.topics = topics
         self.network = network
+        # Drop-off sequences found in the network's trips (see _dropoff_sequence).
+        self._sequences_of: NetworkView | None = None
+        self._sequences: dict[tuple[str, int, str, int, str], int] = {}
 
     def apply(
         self,
@@ -203,6 +209,48 @@ class Changes:
             route_tts=route.tts if route else None,
         )
 
+    def _dropoff_sequence(
+        self, res: Reservation, pickup_sequence: int, stop_id: str, position: int
+    ) -> int:
+        """The drop-off stop's ``stop_sequence`` counted as the pick-up's was.
+
+        The display orders its cards by ``stop_sequence``, so a drop-off must be counted
+        in the same trip as the pick-ups beside it: the pick-up's sequence (stored at
+        assignment) came from the bus's GTFS trip, or from the route's stop order when
+        the bus named no trip. Route order would put a drop-off before earlier stops on
+        a feed numbering its stops 10, 20, 30...
+        """
+        key = (res.route_id, res.direction_id, res.stop_id, pickup_sequence, stop_id)
+        if self._sequences_of is not self.network:
+            self._sequences_of, self._sequences = self.network, {}
+        found = self._sequences.get(key)
+        if found is None:
+            found = self._find_dropoff_sequence(res, pickup_sequence, stop_id)
+            if len(self._sequences) >= _SEQUENCE_CACHE:
+                self._sequences.clear()
+            self._sequences[key] = found
+        if found >= 0:
+            return found
+        # No trip of the route has both stops so: the route's order, counted on from the
+        # pick-up (still after it, and after the stops between).
+        direction = self.network.direction(res.route_id, res.direction_id)
+        pickup_position = direction.positions.get(res.stop_id, 0) if direction else 0
+        return pickup_sequence + max(position - pickup_position, 0)
+
+    def _find_dropoff_sequence(self, res: Reservation, pickup_sequence: int, stop_id: str) -> int:
+        """``stop_id``'s sequence in a trip where the pick-up stop has ``pickup_sequence``
+        and the drop-off comes after it; -1 if no trip of the route direction has that."""
+        network = self.network
+        for trip_id in network.trips_by_direction.get((res.route_id, res.direction_id), ()):
+            trip = network.trips[trip_id]
+            i = trip.index_of_sequence(pickup_sequence)
+            if i is None or trip.stops[i].stop_id != res.stop_id:
+                continue
+            j = trip.index_of_stop(stop_id, i + 1)
+            if j is not None:
+                return trip.stops[j].stop_sequence
+        return -1
+
     def driver_alert(self, res: Reservation, vehicle_id: str) -> DriverAlert:
         dropoff = res.status in (S.RIDING, S.ALIGHTING) or (
             res.status is S.COMPLETED and res.destination_stop_id is not None
@@ -212,9 +260,12 @@ class Changes:
         route = self.network.routes.get(res.route_id)
         direction = self.network.direction(res.route_id, res.direction_id)
         position = direction.positions.get(stop_id, 0) if direction else 0
-        sequence = (
-            res.stop_sequence if (res.stop_sequence is not None and not dropoff) else position
-        )
+        if res.stop_sequence is None:
+            sequence = position
+        elif dropoff:
+            sequence = self._dropoff_sequence(res, res.stop_sequence, stop_id, position)
+        else:
+            sequence = res.stop_sequence
         previous = (
             self.network.stops.get(direction.stop_ids[position - 1])
             if direction and position > 0
