@@ -223,9 +223,10 @@ class PostgresCoordinator(Coordinator):
     async def before_commit(self, uow: UnitOfWork) -> None:
         if not uow.changes.reservations and not uow.changes.outbox:
             return
-        # On the transaction's connection, without an ORM session (a booking has none).
-        connection = await uow.connection()
-        await connection.exec_driver_sql(
+        # On the transaction's own driver cursor (see core.driver_sql: SQLAlchemy's
+        # execution of a statement costs more than the statement).
+        cursor = await (await uow.driver()).get()
+        await cursor.execute(
             "SELECT pg_notify(%s, %s)", (CHANNEL, encode_change(self.instance, uow))
         )
 

@@ -1,6 +1,7 @@
-"""Statements run on the driver (``core.driver_sql``): one row, a few (one statement each
-on PostgreSQL) or many (``executemany``), every row stored and the values they return
-in the order of the rows, on SQLite and on PostgreSQL."""
+"""Statements run on the driver (``core.driver_sql``): one row, a few (on PostgreSQL one
+statement each, or one INSERT of several VALUES rows when nothing comes back) or many
+(``executemany``), every row stored and the values they return in the order of the rows,
+on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
