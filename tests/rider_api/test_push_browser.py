@@ -114,6 +114,67 @@ def text(key: str, language: str) -> str:
     return template
 
 
+def at_stop(api: ApiServer, rider: dict[str, Any], rid: str) -> Any:
+    """The server's "at your stop" notification for ``rid``, in English."""
+    return notification(
+        Notice(
+            kind=NoticeKind.AT_STOP,
+            reservation_id=uuid.UUID(rid),
+            rider_id=uuid.UUID(rider["rider_id"]),
+            route=api.state.network.routes["R1"].display_name,
+            headsign=api.state.network.direction("R1", 0).headsign,  # type: ignore[union-attr]
+            stop=api.state.network.stops["S2"].name,
+            eta_s=0,
+        ),
+        "en",
+    )
+
+
+async def deliver_push(context: BrowserContext, page: Page, api: ApiServer, data: bytes) -> None:
+    """Hand ``data`` to the page's service worker as a push, through Chromium's DevTools
+    (as a push service would)."""
+    cdp = await context.new_cdp_session(page)
+    registrations: asyncio.Queue[str] = asyncio.Queue()
+
+    def registered(event: dict[str, Any]) -> None:
+        for registration in event["registrations"]:
+            registrations.put_nowait(registration["registrationId"])
+
+    cdp.on("ServiceWorker.workerRegistrationUpdated", registered)
+    await cdp.send("ServiceWorker.enable")
+    registration_id = await asyncio.wait_for(registrations.get(), 10)
+    await cdp.send(
+        "ServiceWorker.deliverPushMessage",
+        {"origin": api.base_url + "/", "registrationId": registration_id, "data": data.decode()},
+    )
+
+
+#: In the service worker: wait for the notification, then tap it. Headless Chromium shows
+#: no notification to tap, so the worker is handed the event a tap raises; it carries no
+#: user activation, so focusing a window is refused, navigating a tab is not.
+TAP_THE_NOTIFICATION = """async () => {
+  for (let i = 0; i < 200; i++) {
+    const list = await self.registration.getNotifications();
+    if (list.length) {
+      self.dispatchEvent(new NotificationEvent("notificationclick", {notification: list[0]}));
+      return list[0].data;
+    }
+    await new Promise(ok => setTimeout(ok, 25));
+  }
+  return null;
+}"""
+
+
+async def tap_notification(context: BrowserContext) -> Any:
+    """Tap the worker's notification (see TAP_THE_NOTIFICATION); its data."""
+    worker = (
+        context.service_workers[0]
+        if context.service_workers
+        else await context.wait_for_event("serviceworker")
+    )
+    return await worker.evaluate(TAP_THE_NOTIFICATION)
+
+
 async def test_worker_registers_subscribe_fails_headless_and_a_push_is_shown(
     make_api: ApiFactory, browser: Browser
 ) -> None:
@@ -150,36 +211,7 @@ async def test_worker_registers_subscribe_fails_headless_and_a_push_is_shown(
 
     # What the worker shows for a push, delivered by Chromium's DevTools (as a push
     # service would), with the payload the server makes.
-    cdp = await context.new_cdp_session(page)
-    registrations: asyncio.Queue[str] = asyncio.Queue()
-
-    def registered(event: dict[str, Any]) -> None:
-        for registration in event["registrations"]:
-            registrations.put_nowait(registration["registrationId"])
-
-    cdp.on("ServiceWorker.workerRegistrationUpdated", registered)
-    await cdp.send("ServiceWorker.enable")
-    registration_id = await asyncio.wait_for(registrations.get(), 10)
-    shown = notification(
-        Notice(
-            kind=NoticeKind.AT_STOP,
-            reservation_id=uuid.UUID(rid),
-            rider_id=uuid.UUID(rider["rider_id"]),
-            route=api.state.network.routes["R1"].display_name,
-            headsign=api.state.network.direction("R1", 0).headsign,  # type: ignore[union-attr]
-            stop=api.state.network.stops["S2"].name,
-            eta_s=0,
-        ),
-        "en",
-    )
-    await cdp.send(
-        "ServiceWorker.deliverPushMessage",
-        {
-            "origin": api.base_url + "/",
-            "registrationId": registration_id,
-            "data": shown.payload().decode(),
-        },
-    )
+    await deliver_push(context, page, api, at_stop(api, rider, rid).payload())
     got = await page.evaluate(
         """async () => {
           const r = await navigator.serviceWorker.ready;
@@ -206,6 +238,37 @@ async def test_worker_registers_subscribe_fails_headless_and_a_push_is_shown(
         "requireInteraction": True,
         "data": {"url": f"/trip/{rid}", "kind": "at_stop"},
     }
+    await context.close()
+
+
+async def test_tapping_a_notification_opens_its_trip_in_the_riders_tab(
+    make_api: ApiFactory, browser: Browser
+) -> None:
+    api = await make_api(**PUSH, mqtt=False)
+    context, rider = await signed_in(browser, api, "en")
+    page = await context.new_page()
+    rid = await book(api, rider, stop="S2")
+    await open_trip(page, api, rid)  # the worker is in place
+    await page.goto(api.base_url + "/")
+    await deliver_push(context, page, api, at_stop(api, rider, rid).payload())
+    assert await tap_notification(context) == {"url": f"/trip/{rid}", "kind": "at_stop"}
+    await expect(page).to_have_url(f"{api.base_url}/trip/{rid}")
+    await context.close()
+
+
+async def test_a_notification_never_opens_another_site(
+    make_api: ApiFactory, browser: Browser
+) -> None:
+    api = await make_api(**PUSH, mqtt=False)
+    context, rider = await signed_in(browser, api, "en")
+    page = await context.new_page()
+    rid = await book(api, rider, stop="S2")
+    await open_trip(page, api, rid)
+    hostile = {"title": "Bus", "body": "tap me", "url": "https://evil.example/login"}
+    await deliver_push(context, page, api, json.dumps(hostile).encode())
+    # Kept to this origin when shown, and again when tapped: the home page.
+    assert await tap_notification(context) == {"url": "/", "kind": ""}
+    await expect(page).to_have_url(f"{api.base_url}/")
     await context.close()
 
 
