@@ -13,7 +13,7 @@ from typing import Any, Final
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -149,7 +149,7 @@ def _ping_when_in_doubt(engine: Engine) -> None:
     a session says so on the socket (PostgreSQL sends its FATAL message and closes), so
     a connection whose socket is readable while it sits idle in the pool is pinged, and
     so is one idle for ``PING_AFTER_IDLE_S`` (a host that vanished says nothing). A
-    failed ping makes the pool drop the connection and hand out a new one.
+    failed ping makes the pool drop its connections and hand out a new one.
     """
     dialect = engine.dialect
 
@@ -172,18 +172,23 @@ def _has_input(dbapi_conn: Any) -> bool:
     driver = dbapi_conn.driver_connection
     if driver.closed or driver.broken:
         return True
+    # poll, not select: select refuses descriptors from 1024 up, which a busy process
+    # with a high open-file limit reaches.
+    poller = select.poll()
     try:
-        readable, _, _ = select.select([driver.fileno()], [], [], 0)
+        poller.register(driver.fileno(), select.POLLIN | select.POLLERR | select.POLLHUP)
+        return bool(poller.poll(0))
     except (OSError, ValueError):
         return True
-    return bool(readable)
 
 
 def _ping(dialect: Dialect, dbapi_conn: Any) -> None:
     try:
         dialect.do_ping(dbapi_conn)
     except Exception as exc:
-        raise DisconnectionError(f"a pooled connection failed its ping: {exc}") from exc
+        # The database was most likely restarted: every connection pooled before now is
+        # dead too, so the pool drops them all (as pool_pre_ping does).
+        raise InvalidatePoolError(f"a pooled connection failed its ping: {exc}") from exc
 
 
 def _inline_pragmas(dbapi_conn: object, _record: object) -> None:

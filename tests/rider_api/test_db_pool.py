@@ -25,6 +25,15 @@ async def engine(postgres_url: str) -> AsyncIterator[AsyncEngine]:
 
 
 @pytest.fixture
+async def engine_of_two(postgres_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = make_async_engine(postgres_url, pool_size=2, max_overflow=0)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
 def pings(monkeypatch: pytest.MonkeyPatch) -> list[object]:
     seen: list[object] = []
     real = engine_module._ping
@@ -40,6 +49,13 @@ def pings(monkeypatch: pytest.MonkeyPatch) -> list[object]:
 async def backend_pid(engine: AsyncEngine) -> int:
     async with engine.connect() as conn:
         return int((await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+
+
+async def two_backend_pids(engine: AsyncEngine) -> set[int]:
+    """Both pooled connections at once."""
+    query = text("SELECT pg_backend_pid()")
+    async with engine.connect() as one, engine.connect() as two:
+        return {int((await c.execute(query)).scalar_one()) for c in (one, two)}
 
 
 async def terminate(postgres_url: str, pid: int) -> None:
@@ -73,4 +89,19 @@ async def test_a_long_idle_connection_is_pinged(
     first = await backend_pid(engine)
     monkeypatch.setattr(engine_module, "PING_AFTER_IDLE_S", 0.0)
     assert await backend_pid(engine) == first
+    assert len(pings) == 1
+
+
+async def test_one_failed_ping_retires_every_connection_pooled_before(
+    engine_of_two: AsyncEngine, pings: list[object], postgres_url: str
+) -> None:
+    before = await two_backend_pids(engine_of_two)
+    assert len(before) == 2
+    for pid in before:
+        await terminate(postgres_url, pid)
+    # The first checkout's ping fails: the database was restarted, so the other pooled
+    # connection is dropped unpinged and both come back new.
+    after = await two_backend_pids(engine_of_two)
+    assert len(after) == 2
+    assert not after & before
     assert len(pings) == 1
