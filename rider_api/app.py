@@ -195,6 +195,7 @@ async def running(
             settings=settings, units=units, changes=changes, network=network, metrics=metrics
         )
         dispatcher.leading = False  # until the coordinator says so
+        changes.trip_of = dispatcher.trip_of
         # Loaded before the broker session opens: the server's session is persistent, and
         # events queued for it while it was away arrive as soon as it connects.
         await stack.enter_async_context(dispatcher)

@@ -250,6 +250,11 @@ class Dispatcher:
         await self.apply(uow, res, action)
         return action.kind is K.ASSIGN
 
+    def trip_of(self, vehicle_id: str) -> str | None:
+        """The GTFS trip the vehicle's last position here named (None if none or unknown)."""
+        vehicle = self.fleet.vehicles.get(vehicle_id)
+        return vehicle.position.trip_id if vehicle is not None else None
+
     async def on_position(self, vehicle_id: str, pos: VehiclePosition) -> None:
         """A vehicle's position: update the fleet view and act on what it changes."""
         self.metrics.positions.inc()

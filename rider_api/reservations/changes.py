@@ -8,6 +8,7 @@ outbox messages for the stop and the vehicle are written in the caller's transac
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Final
 
 from broker_config.const import FINAL_CLEAR_DELAY_S
@@ -23,7 +24,7 @@ from broker_config.topics import Topics
 from rider_api.db.unit_of_work import UnitOfWork
 from rider_api.models import Reservation
 from rider_api.models.reservations import needs_from_column
-from rider_api.network.view import NetworkView
+from rider_api.network.view import NetworkView, TripInfo
 from rider_api.reservations.lifecycle import PICKUP_STATUSES, Trigger, next_status
 
 __all__ = ["ALERT_STATUSES", "STOP_CALL_STATUSES", "Changes"]
@@ -45,10 +46,22 @@ class Changes:
 
     def __init__(self, topics: Topics, network: NetworkView) -> None:
         self.topics = topics
-        self.network = network
+        self._network = network
         # Drop-off sequences found in the network's trips (see _dropoff_sequence).
-        self._sequences_of: NetworkView | None = None
         self._sequences: dict[tuple[str, int, str, int, str], int] = {}
+        #: The GTFS trip a vehicle runs now, if this instance knows (the dispatcher's
+        #: fleet view, set at start-up): a drop-off is counted in it first.
+        self.trip_of: Callable[[str], str | None] = lambda _vehicle_id: None
+
+    @property
+    def network(self) -> NetworkView:
+        return self._network
+
+    @network.setter
+    def network(self, network: NetworkView) -> None:
+        # A reloaded network numbers its trips anew (and the old one is let go).
+        self._network = network
+        self._sequences = {}
 
     def apply(
         self,
@@ -210,7 +223,7 @@ class Changes:
         )
 
     def _dropoff_sequence(
-        self, res: Reservation, pickup_sequence: int, stop_id: str, position: int
+        self, res: Reservation, vehicle_id: str, pickup_sequence: int, stop_id: str, position: int
     ) -> int:
         """The drop-off stop's ``stop_sequence`` counted as the pick-up's was.
 
@@ -218,11 +231,16 @@ class Changes:
         in the same trip as the pick-ups beside it: the pick-up's sequence (stored at
         assignment) came from the bus's GTFS trip, or from the route's stop order when
         the bus named no trip. Route order would put a drop-off before earlier stops on
-        a feed numbering its stops 10, 20, 30...
+        a feed numbering its stops 10, 20, 30... The bus's own trip counts first; else a
+        trip of the route direction that numbers the pick-up stop the same way.
         """
+        trip_id = self.trip_of(vehicle_id)
+        trip = self.network.trips.get(trip_id) if trip_id else None
+        if trip is not None:
+            in_trip = _sequence_after(trip, res.stop_id, pickup_sequence, stop_id)
+            if in_trip >= 0:
+                return in_trip
         key = (res.route_id, res.direction_id, res.stop_id, pickup_sequence, stop_id)
-        if self._sequences_of is not self.network:
-            self._sequences_of, self._sequences = self.network, {}
         found = self._sequences.get(key)
         if found is None:
             found = self._find_dropoff_sequence(res, pickup_sequence, stop_id)
@@ -242,13 +260,9 @@ class Changes:
         and the drop-off comes after it; -1 if no trip of the route direction has that."""
         network = self.network
         for trip_id in network.trips_by_direction.get((res.route_id, res.direction_id), ()):
-            trip = network.trips[trip_id]
-            i = trip.index_of_sequence(pickup_sequence)
-            if i is None or trip.stops[i].stop_id != res.stop_id:
-                continue
-            j = trip.index_of_stop(stop_id, i + 1)
-            if j is not None:
-                return trip.stops[j].stop_sequence
+            found = _sequence_after(network.trips[trip_id], res.stop_id, pickup_sequence, stop_id)
+            if found >= 0:
+                return found
         return -1
 
     def driver_alert(self, res: Reservation, vehicle_id: str) -> DriverAlert:
@@ -263,7 +277,7 @@ class Changes:
         if res.stop_sequence is None:
             sequence = position
         elif dropoff:
-            sequence = self._dropoff_sequence(res, res.stop_sequence, stop_id, position)
+            sequence = self._dropoff_sequence(res, vehicle_id, res.stop_sequence, stop_id, position)
         else:
             sequence = res.stop_sequence
         previous = (
@@ -295,3 +309,13 @@ class Changes:
             destination_name=destination.name if destination else None,
             previous_stop_name=previous.name if previous else None,
         )
+
+
+def _sequence_after(trip: TripInfo, pickup: str, pickup_sequence: int, stop_id: str) -> int:
+    """``stop_id``'s sequence in ``trip`` if ``pickup`` has ``pickup_sequence`` there and
+    ``stop_id`` comes after it; else -1."""
+    i = trip.index_of_sequence(pickup_sequence)
+    if i is None or trip.stops[i].stop_id != pickup:
+        return -1
+    j = trip.index_of_stop(stop_id, i + 1)
+    return trip.stops[j].stop_sequence if j is not None else -1

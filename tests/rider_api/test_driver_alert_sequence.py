@@ -91,19 +91,37 @@ def test_without_a_matching_trip_the_route_order_counts_on_from_the_pickup() -> 
     assert changes.driver_alert(unknown, "V1").stop_sequence == 27
 
 
+def test_the_buss_own_trip_counts_first() -> None:
+    net = network()
+    # A variant numbered as FULL up to B and differently after (a short cut past C).
+    variant = (
+        TripStop(10, "A", 0, 0, None),
+        TripStop(20, "B", 120, 120, None),
+        TripStop(25, "D", 240, 240, None),
+        TripStop(35, "E", 360, 360, None),
+    )
+    net.trips["VARIANT"] = TripInfo("VARIANT", "R", 0, "ALL", variant)
+    net.trips_by_direction[("R", 0)].append("VARIANT")
+    changes = Changes(Topics(), net)
+    riding = reservation("B", S.RIDING, destination_stop_id="E", stop_sequence=20)
+    assert changes.driver_alert(riding, "V1").stop_sequence == 50  # the first such trip
+    changes.trip_of = {"V1": "VARIANT"}.get
+    assert changes.driver_alert(riding, "V1").stop_sequence == 35  # the bus runs the variant
+    changes.trip_of = {"V1": "UNKNOWN-TRIP"}.get
+    assert changes.driver_alert(riding, "V1").stop_sequence == 50
+
+
 def test_a_reloaded_network_is_looked_up_afresh() -> None:
     changes = Changes(Topics(), network())
     riding = reservation("B", S.RIDING, destination_stop_id="E", stop_sequence=20)
     assert changes.driver_alert(riding, "V1").stop_sequence == 50
+    # The same pick-up numbering, E renumbered: the remembered 50 must not survive.
     renumbered = network()
     full = renumbered.trips["FULL"]
-    renumbered.trips["FULL"] = TripInfo(
-        "FULL",
-        "R",
-        0,
-        "ALL",
-        tuple(TripStop(s.stop_sequence * 2, s.stop_id, 0, 0, None) for s in full.stops),
+    stops = tuple(
+        TripStop(55 if s.stop_id == "E" else s.stop_sequence, s.stop_id, 0, 0, None)
+        for s in full.stops
     )
+    renumbered.trips["FULL"] = TripInfo("FULL", "R", 0, "ALL", stops)
     changes.network = renumbered
-    riding.stop_sequence = 40
-    assert changes.driver_alert(riding, "V1").stop_sequence == 100
+    assert changes.driver_alert(riding, "V1").stop_sequence == 55
