@@ -17,7 +17,9 @@ paho QoS 1 publish to the bus's topic, on the same kind of database) as another.
   client's session read the message off its socket.
 - **Warm-up**: each system first takes ``--warmup`` seconds at the measured rate, not
   counted, so its connections and pools have grown to what that rate needs (it was 2 s
-  at 10/s; 0.4 against 5 s at 50/s changed nothing measurable on PostgreSQL).
+  at 10/s; 0.4 against 5 s at 50/s changed nothing measurable on PostgreSQL). Its
+  bookings stay active (250 at 50/s), and a rate the system cannot sustain already
+  fails here.
 - **Same machine for both**: the floor and the project take turns in blocks of
   ``--block`` seconds (floor, project, floor, ...) until each has had ``--duration``
   seconds, so both see the same background load; ratios are printed beside the figures.
