@@ -133,54 +133,20 @@ def at_risk(
     items: list[RiskItem] = []
     for o in offline_stops:
         items.append(
-            RiskItem(
-                kind="gateway_offline",
-                key=f"gateway_offline:{o.stop_id}:{o.reservation_id}",
-                since=o.at,
-                age_s=_age(now, o.at),
-                stop_id=o.stop_id,
-                stop_name=o.stop_name,
-                route_id=o.route_id,
-                vehicle_id=o.vehicle_id,
-                reservation_id=o.reservation_id,
-                riders=1,
-                actions=("call",) if o.vehicle_id else ("cancel",),
+            _of_incident(
+                "gateway_offline",
+                f"gateway_offline:{o.stop_id}:{o.reservation_id}",
+                o,
+                now,
+                ("call",) if o.vehicle_id else ("cancel",),
             )
         )
     on_bus: dict[str, list[_Booking]] = {}
     for b in bookings:
         if b.alert == "overdue":
-            items.append(
-                RiskItem(
-                    kind="unacknowledged",
-                    key=f"unacknowledged:{b.id}",
-                    since=b.status_since,
-                    age_s=b.in_state_s,
-                    stop_id=b.stop_id,
-                    stop_name=b.stop_name,
-                    route_id=b.route_id,
-                    vehicle_id=b.vehicle_id,
-                    reservation_id=b.id,
-                    riders=1,
-                    actions=("call", "broadcast"),
-                )
-            )
+            items.append(_of_booking("unacknowledged", b, ("call", "broadcast")))
         if b.vehicle_id is None and b.status in NO_BUS_STATUSES and b.in_state_s >= wait_s:
-            items.append(
-                RiskItem(
-                    kind="waiting",
-                    key=f"waiting:{b.id}",
-                    since=b.status_since,
-                    age_s=b.in_state_s,
-                    stop_id=b.stop_id,
-                    stop_name=b.stop_name,
-                    route_id=b.route_id,
-                    vehicle_id=None,
-                    reservation_id=b.id,
-                    riders=1,
-                    actions=("broadcast", "cancel"),
-                )
-            )
+            items.append(_of_booking("waiting", b, ("broadcast", "cancel")))
         if b.vehicle_id is not None and b.status in _COUNTS_ON_BUS:
             on_bus.setdefault(b.vehicle_id, []).append(b)
     for vehicle_id, riding in on_bus.items():
@@ -208,23 +174,53 @@ def at_risk(
         if i.kind != RIDER_REPORT or i.at is None or i.at < window_start:
             continue
         items.append(
-            RiskItem(
-                kind="rider_report",
-                key=f"rider_report:{i.reservation_id}:{i.at.isoformat()}",
-                since=i.at,
-                age_s=_age(now, i.at),
-                stop_id=i.stop_id,
-                stop_name=i.stop_name,
-                route_id=i.route_id,
-                vehicle_id=i.vehicle_id,
-                reservation_id=i.reservation_id,
-                riders=1,
-                actions=("call", "broadcast") if i.vehicle_id else ("broadcast",),
+            _of_incident(
+                "rider_report",
+                f"rider_report:{i.reservation_id}:{i.at.isoformat()}",
+                i,
+                now,
+                ("call", "broadcast") if i.vehicle_id else ("broadcast",),
             )
         )
     rank = {k: n for n, k in enumerate(RISK_KINDS)}
     items.sort(key=lambda r: (rank[r.kind], -(r.age_s if r.age_s is not None else float("inf"))))
     return items
+
+
+def _of_booking(kind: RiskKind, b: _Booking, actions: tuple[Action, ...]) -> RiskItem:
+    """An item about one booking, standing since its status changed."""
+    return RiskItem(
+        kind=kind,
+        key=f"{kind}:{b.id}",
+        since=b.status_since,
+        age_s=b.in_state_s,
+        stop_id=b.stop_id,
+        stop_name=b.stop_name,
+        route_id=b.route_id,
+        vehicle_id=b.vehicle_id,
+        reservation_id=b.id,
+        riders=1,
+        actions=actions,
+    )
+
+
+def _of_incident(
+    kind: RiskKind, key: str, i: _Incident, now: datetime, actions: tuple[Action, ...]
+) -> RiskItem:
+    """An item about one incident (a stop gone silent, a rider's report), since it was."""
+    return RiskItem(
+        kind=kind,
+        key=key,
+        since=i.at,
+        age_s=_age(now, i.at),
+        stop_id=i.stop_id,
+        stop_name=i.stop_name,
+        route_id=i.route_id,
+        vehicle_id=i.vehicle_id,
+        reservation_id=i.reservation_id,
+        riders=1,
+        actions=actions,
+    )
 
 
 def _age(now: datetime, since: datetime | None) -> float | None:
