@@ -48,7 +48,8 @@ import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, delete, func, update
+from sqlalchemy import Integer, any_, bindparam, delete, func, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -70,6 +71,14 @@ logger = logging.getLogger(__name__)
 _MARK_SENT = DriverWrite(
     update(OutboxMessage)
     .where(col(OutboxMessage.id) == bindparam("b_id"))
+    .values(sent_at=bindparam("b_sent_at"))
+)
+#: On PostgreSQL a batch is one statement, not psycopg's executemany pipeline of one
+#: UPDATE per row (~25 rows a quarter second at 50 bookings/s; the pipeline showed among
+#: the event loop's longer busy runs in a profile).
+_MARK_SENT_ALL = DriverWrite(
+    update(OutboxMessage)
+    .where(col(OutboxMessage.id) == any_(bindparam("b_ids", type_=ARRAY(Integer))))
     .values(sent_at=bindparam("b_sent_at"))
 )
 
@@ -423,7 +432,11 @@ class OutboxRelay:
         async with self._db_lock:
             async with self._write(), self._sessions() as session, session.begin():
                 async with DriverCursor(await session.connection()) as db:
-                    await _MARK_SENT.execute(db, [{"b_id": i, "b_sent_at": now} for i in ids])
+                    if db.dialect.name == "postgresql":
+                        await _MARK_SENT_ALL.execute(db, [{"b_ids": ids, "b_sent_at": now}])
+                    else:
+                        marks = [{"b_id": i, "b_sent_at": now} for i in ids]
+                        await _MARK_SENT.execute(db, marks)
             for row_id in ids:
                 self._unmarked.pop(row_id, None)
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import select
 
 from broker_config.errors import OutgoingQueueFullError
 from broker_config.session import MqttSession, Sent
@@ -137,6 +138,41 @@ async def test_a_bookings_rows_go_out_from_its_commit_and_only_once(db: AsyncEng
         relay.wake()  # a pass reads the rows back while they may still be unmarked
         await eventually(relay.backlog, lambda n: n == 0, what="rows marked sent")
         assert broker.published == ["t/0", "t/1"]
+
+
+async def test_a_batch_of_rows_is_marked_sent_and_nothing_else(any_database_url: str) -> None:
+    """Thirty rows go out and are marked in one batch (one statement on PostgreSQL, one
+    per row on SQLite); a row not yet due stays unmarked."""
+    upgrade(any_database_url)
+    engine = make_async_engine(any_database_url)
+    try:
+        sessions = session_factory(engine)
+        broker = RecordingBroker()
+        rid = uuid.uuid4()
+        later = datetime.now(UTC) + timedelta(hours=1)
+        async with sessions() as s, s.begin():
+            s.add_all(
+                OutboxMessage(reservation_id=rid, topic=f"t/{i}", payload=b"{}") for i in range(30)
+            )
+            s.add(OutboxMessage(reservation_id=rid, topic="later", payload=b"{}", not_before=later))
+
+        async def stored() -> list[OutboxMessage]:
+            async with sessions() as s:
+                return list((await s.exec(select(OutboxMessage))).all())
+
+        def marked(rows: list[OutboxMessage]) -> list[str]:
+            return sorted(r.topic for r in rows if r.sent_at is not None)
+
+        expected = sorted(f"t/{i}" for i in range(30))
+        relay = OutboxRelay(sessions, cast(MqttSession, broker), mark_interval_s=0.05)
+        async with relay:
+            rows = await eventually(
+                stored, lambda rows: marked(rows) == expected, what="rows marked sent"
+            )
+        assert [r.topic for r in rows if r.sent_at is None] == ["later"]
+        assert broker.published == [f"t/{i}" for i in range(30)]
+    finally:
+        await engine.dispose()
 
 
 class FirstPass(OutboxRelay):
