@@ -15,13 +15,19 @@ The outbox rows a unit of work wrote travel on in its ChangeSet (``outbox_rows``
 their ids), so the relay can publish them as soon as the commit returns instead of
 reading them back. While the after-commit listeners run, ``committing`` holds that
 ChangeSet: a listener that is only called back (the relay's ``wake()``) finds it there.
+
+On PostgreSQL a unit of work that never opened an ORM session (a booking) sends its
+writes, the before-commit hooks' statements (the cluster's NOTIFY) and its COMMIT in one
+pipeline (``core.driver_sql``): one round trip where a booking made six. A statement
+that fails fails the pipeline, nothing after it runs (the COMMIT included), and the
+transaction is rolled back as any other.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -33,7 +39,7 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from broker_config.messages import Message, ReservationStatus, encode, utcnow
-from rider_api.core.driver_sql import DriverCursor, insert_rows
+from rider_api.core.driver_sql import DriverCursor, Returned, insert_rows
 from rider_api.db.engine import WriteGate
 from rider_api.models import Incident, OutboxMessage, Reservation, ReservationEvent
 
@@ -175,6 +181,8 @@ class UnitOfWork:
         self._created: list[Reservation] = []
         self._events: list[HistoryEntry] = []
         self._after_created: list[object] = []
+        # Outbox rows written, and their ids (known once the statements have run).
+        self._written: list[tuple[list[_Pending], Returned]] = []
 
     def enqueue(
         self,
@@ -227,6 +235,9 @@ class UnitOfWork:
         if self._session is None:
             if self._open_session is None:
                 raise RuntimeError("this unit of work has no session")
+            if self._driver is not None and self._driver.pipelined:
+                # The ORM reads what it runs at once: not in a pipeline.
+                raise RuntimeError("no ORM session inside the commit's pipeline")
             self._session = self._open_session()
         return self._session
 
@@ -274,6 +285,41 @@ class UnitOfWork:
         self.session.add(incident)
         self.changes.incidents.append(incident.kind)
 
+    async def complete(self, before_commit: Sequence[BeforeCommit] = ()) -> None:
+        """Write what this unit of work holds, then run the ``before_commit`` hooks: the
+        last of its transaction, before the commit.
+
+        On PostgreSQL, when no ORM session is needed, the writes, the hooks' statements
+        and the COMMIT go in one pipeline (the transaction's own commit then has nothing
+        left to do); elsewhere each statement runs in turn and the caller commits."""
+        if self._pipelinable():
+            db = await self.driver()
+            async with db.pipeline():
+                await self.flush_outbox()
+                for hook in before_commit:
+                    await hook(self)
+                await db.commit()
+        else:
+            await self.flush_outbox()
+            for hook in before_commit:
+                await hook(self)
+        await self._note_written()
+
+    def _pipelinable(self) -> bool:
+        return (
+            self._connection is not None
+            and self._connection.dialect.name == "postgresql"
+            and self._session is None
+            and not self._after_created
+            and not self._stored_supersede()
+        )
+
+    def _stored_supersede(self) -> list[str]:
+        """Topics whose stored delayed clears a new message supersedes (a topic of a
+        reservation created in this unit of work has none)."""
+        created = self.changes.created
+        return sorted(t for t, rid in self._supersede.items() if rid not in created)
+
     async def flush_outbox(self) -> None:
         """Write the new reservations, the history, the pending messages and what the
         ORM session holds in this transaction (called before commit)."""
@@ -283,11 +329,29 @@ class UnitOfWork:
         if self._session is not None:
             await self._session.flush()
 
+    async def _note_written(self) -> None:
+        """The outbox rows due now, with their ids, for the relay."""
+        created = self.changes.created
+        for pending, returned in self._written:
+            for p, row_id in zip(pending, await returned.values(), strict=True):
+                if p.delay_s > 0:
+                    continue
+                self.changes.outbox_rows.append(
+                    OutboxRow(
+                        row_id,
+                        p.reservation_id,
+                        p.topic,
+                        p.payload(),
+                        p.qos,
+                        p.retain,
+                        p.reservation_id is not None and p.reservation_id in created,
+                    )
+                )
+        self._written.clear()
+
     async def _write_outbox(self) -> None:
         now = utcnow()
-        created = self.changes.created
-        # A topic of a reservation created in this unit of work has no stored clear.
-        supersede = sorted(t for t, rid in self._supersede.items() if rid not in created)
+        supersede = self._stored_supersede()
         if supersede:
             await self.session.exec(
                 update(OutboxMessage)
@@ -303,7 +367,7 @@ class UnitOfWork:
         pending = [*immediate, *self._delayed]
         if pending:
             # The ids come back in the order written, for the relay.
-            ids = await _INSERT_OUTBOX.execute(
+            returned = await _INSERT_OUTBOX.start(
                 await self.driver(),
                 [
                     {
@@ -319,23 +383,11 @@ class UnitOfWork:
                     for p in pending
                 ],
             )
-            for p, row_id in zip(pending, ids, strict=True):
-                if p.delay_s > 0:
-                    due = now + timedelta(seconds=p.delay_s)
-                    if self.changes.outbox_due is None or due < self.changes.outbox_due:
-                        self.changes.outbox_due = due
-                    continue
-                self.changes.outbox_rows.append(
-                    OutboxRow(
-                        row_id,
-                        p.reservation_id,
-                        p.topic,
-                        p.payload(),
-                        p.qos,
-                        p.retain,
-                        p.reservation_id is not None and p.reservation_id in created,
-                    )
-                )
+            self._written.append((pending, returned))
+            for p in self._delayed:
+                due = now + timedelta(seconds=p.delay_s)
+                if self.changes.outbox_due is None or due < self.changes.outbox_due:
+                    self.changes.outbox_due = due
         self._immediate.clear()
         self._replaceable.clear()
         self._delayed.clear()
@@ -405,9 +457,7 @@ class UnitsOfWork:
             try:
                 async with connection.begin():
                     yield uow
-                    await uow.flush_outbox()
-                    for hook in self._before_commit:
-                        await hook(uow)
+                    await uow.complete(self._before_commit)
             finally:
                 await uow.close()
         token = committing.set(uow.changes)
