@@ -358,6 +358,11 @@ class Dispatcher:
     # -- applying Actions -----------------------------------------------------------------
     async def act(self, action: Action) -> None:
         """Apply ``action`` in its own unit of work to the reservation as stored now."""
+        # One position or tick can imply dozens of actions (every booking of a bus that
+        # is arriving), and on SQLite a unit of work never gives the event loop back:
+        # what waits meanwhile (a rider's booking) goes in between actions, not after
+        # the whole burst.
+        await asyncio.sleep(0)
         async with self._lock, self.units() as uow:
             res = await uow.session.get(Reservation, action.reservation_id, with_for_update=True)
             if res is None or res.status not in ACTIVE_STATUSES:

@@ -9,10 +9,12 @@ from B (stopped) 100 s, and halfway between B and C (incoming at C) 50 s.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -799,3 +801,33 @@ async def test_a_tick_judges_a_reservation_by_its_latest_snapshot(
     for _ in range(200):  # stale entries do not pile up
         dispatcher._put(replace(first, alerted_at=NOW))
     assert len(dispatcher._due) <= 2 * len(dispatcher.tracked) + 64
+
+
+async def test_a_burst_of_actions_lets_waiting_work_in_between(
+    dispatcher: Dispatcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One position can imply dozens of actions; a rider's request that arrives meanwhile
+    is not kept waiting for all of them, even where a unit of work never suspends."""
+    order: list[str] = []
+
+    class Stored(CollectingSession):
+        async def get(self, _model: object, rid: uuid.UUID, **_kw: object) -> Reservation:
+            return stored(S.ACKNOWLEDGED, id=rid)
+
+    @contextlib.asynccontextmanager
+    async def units() -> AsyncIterator[UnitOfWork]:  # as on SQLite: no suspension
+        yield UnitOfWork(cast(AsyncSession, Stored()))
+        order.append("action")
+
+    async def request() -> None:
+        order.append("request")
+
+    burst = [act(K.ARRIVING, "bus V1 is arriving", eta_s=50) for _ in range(5)]
+    burst = [replace(a, reservation_id=uuid.uuid4()) for a in burst]
+    monkeypatch.setattr(dispatcher, "units", units)
+    monkeypatch.setattr(dispatcher, "decide", lambda _vehicle: burst)
+    waiting = asyncio.get_running_loop().create_task(request())
+    await dispatcher.evaluate(bus("B"))
+    await waiting
+    assert order.count("action") == 5
+    assert order[-1] == "action", order  # the request went in between, not after all
