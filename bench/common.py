@@ -116,16 +116,11 @@ def prepare_db(url: str, feed: Path = FEED) -> list[Direction]:
     return out
 
 
-def bookable_stops(
-    directions: Sequence[Direction], *, skip_first: bool = False
-) -> list[tuple[str, str, int]]:
-    """(stop, route, direction) of every stop that can be booked: any but the last (and,
-    with ``skip_first``, any but the first: a bus waiting there can be assigned them)."""
-    start = 1 if skip_first else 0
+def bookable_stops(directions: Sequence[Direction], *, skip: int = 0) -> list[tuple[str, str, int]]:
+    """(stop, route, direction) of every stop that can be booked: any but the last, and
+    any but the first ``skip`` (a bus waiting at the first can be assigned the others)."""
     return [
-        (stop_id, d.route_id, d.direction_id)
-        for d in directions
-        for stop_id in d.stop_ids[start:-1]
+        (stop_id, d.route_id, d.direction_id) for d in directions for stop_id in d.stop_ids[skip:-1]
     ]
 
 
