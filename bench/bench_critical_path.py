@@ -84,6 +84,7 @@ from broker_config.messages import VehiclePosition, VehicleStopStatus
 from broker_config.registry import DeviceRegistry, read_gtfs_stop_ids
 from broker_config.session import MqttSession, ReceivedMessage, SessionOptions
 from broker_config.topics import TopicKind, Topics
+from rider_api.db.engine import libpq_conninfo
 
 MONITOR = "bench"
 SETTLE_S = 10.0
@@ -346,8 +347,7 @@ def reset_floor_db(url: str) -> None:
     parsed = make_url(url)
     if parsed.get_backend_name() == "postgresql":
         ensure_postgres_database(url)
-        conninfo = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
-        with psycopg.connect(conninfo, autocommit=True) as conn:
+        with psycopg.connect(libpq_conninfo(url), autocommit=True) as conn:
             conn.execute("DROP TABLE IF EXISTS floor_booking")
     elif parsed.database:
         for suffix in ("", "-wal", "-shm"):

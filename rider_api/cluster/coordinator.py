@@ -42,6 +42,7 @@ import psycopg
 from sqlalchemy.engine import make_url
 
 from broker_config.aio import cancel_and_wait
+from rider_api.db.engine import libpq_conninfo
 from rider_api.db.unit_of_work import UnitOfWork
 
 __all__ = [
@@ -215,7 +216,7 @@ class PostgresCoordinator(Coordinator):
 
     def __init__(self, instance: str, url: str, *, poll_s: float = 1.0) -> None:
         super().__init__(instance)
-        self._conninfo = _conninfo(url)
+        self._conninfo = libpq_conninfo(url)
         self.poll_s = poll_s
         self._conn: psycopg.AsyncConnection[tuple[object, ...]] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -339,12 +340,6 @@ class PostgresCoordinator(Coordinator):
         if change is None or change.instance == self.instance:
             return
         await self._tell(change)
-
-
-def _conninfo(url: str) -> str:
-    """A libpq connection string from a SQLAlchemy URL."""
-    parsed = make_url(url).set(drivername="postgresql")
-    return parsed.render_as_string(hide_password=False)
 
 
 def coordinator_for(url: str, instance: str, *, poll_s: float = 1.0) -> Coordinator:

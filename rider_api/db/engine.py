@@ -26,6 +26,7 @@ __all__ = [
     "WriteGate",
     "async_url",
     "checkpoint",
+    "libpq_conninfo",
     "make_async_engine",
     "make_sync_engine",
     "private_sqlite_file",
@@ -42,6 +43,11 @@ def sync_url(url: str) -> str:
     if backend == "sqlite":
         return parsed.set(drivername="sqlite").render_as_string(hide_password=False)
     raise ValueError(f"unsupported database {backend!r}: use sqlite or postgresql")
+
+
+def libpq_conninfo(url: str) -> str:
+    """A PostgreSQL URL as libpq (and ``psycopg.connect``) takes it: no driver name."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def async_url(url: str) -> str:

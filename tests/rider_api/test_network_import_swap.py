@@ -17,12 +17,11 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, func, select, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
 from rider_api import models
-from rider_api.db.engine import make_sync_engine
+from rider_api.db.engine import libpq_conninfo, make_sync_engine
 from rider_api.db.migrate import upgrade
 from rider_api.network import bulk, import_feed, write_network
 from rider_api.network.demo_feed import DEMO_FEED
@@ -175,7 +174,7 @@ def test_the_swap_gives_way_to_a_long_read(fresh_postgres_url: str) -> None:
     upgrade(url)
     engine = make_sync_engine(url)
     import_feed(engine, CAIRNS)
-    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    dsn = libpq_conninfo(url)
     outcome: list[object] = []
 
     with psycopg.connect(dsn) as reader:

@@ -13,12 +13,11 @@ from pathlib import Path
 import psycopg
 import pytest
 from psycopg import pq
-from sqlalchemy.engine import make_url
 from sqlmodel import col, select
 
 from broker_config.messages import Announcement, Localized, utcnow
 from rider_api.cluster.coordinator import CHANNEL, PostgresCoordinator
-from rider_api.db.engine import WriteGate, make_async_engine, session_factory
+from rider_api.db.engine import WriteGate, libpq_conninfo, make_async_engine, session_factory
 from rider_api.db.migrate import upgrade
 from rider_api.db.unit_of_work import ChangeSet, UnitOfWork, UnitsOfWork
 from rider_api.models import OutboxMessage
@@ -172,10 +171,7 @@ def _round_trips(trace: str) -> list[str]:
 
 
 async def _listen(url: str) -> psycopg.AsyncConnection[tuple[object, ...]]:
-    conn = await psycopg.AsyncConnection.connect(
-        make_url(url).set(drivername="postgresql").render_as_string(hide_password=False),
-        autocommit=True,
-    )
+    conn = await psycopg.AsyncConnection.connect(libpq_conninfo(url), autocommit=True)
     await conn.execute(f"LISTEN {CHANNEL}")
     return conn
 
@@ -230,9 +226,12 @@ async def test_a_statement_failing_in_the_pipeline_commits_nothing(
     heard: list[ChangeSet] = []
     pg_units.after_commit(heard.append)
 
+    fail = True
+
     async def fails_after_the_writes(uow: UnitOfWork) -> None:
-        cursor = await (await uow.driver()).get()
-        await cursor.execute("SELECT 1 / 0")
+        if fail:
+            cursor = await (await uow.driver()).get()
+            await cursor.execute("SELECT 1 / 0")
 
     listener = await _listen(fresh_postgres_url)
     try:
@@ -240,20 +239,25 @@ async def test_a_statement_failing_in_the_pipeline_commits_nothing(
         with pytest.raises(psycopg.errors.DivisionByZero):
             async with pg_units() as uow:
                 uow.enqueue("s/announce", _message("lost"), reservation_id=None)
-        pg_units._before_commit.remove(fails_after_the_writes)
+        fail = False
         # The connection went back to the pool clean: the next unit of work commits.
         async with pg_units() as uow:
             uow.enqueue("s/announce", _message("kept"), reservation_id=None)
-        notify = await anext(listener.notifies(timeout=10))
+        # Everything delivered before a marker sent after both: the kept one's only.
+        await listener.execute("SELECT pg_notify(%s, 'marker')", (CHANNEL,))
+        heard_before_marker = []
+        async for notify in listener.notifies(timeout=10):
+            if notify.payload == "marker":
+                break
+            heard_before_marker.append(notify.payload)
     finally:
         await listener.close()
     rows = await _rows(pg_units)
     assert [b"kept" in r.payload for r in rows] == [True]
     assert len(heard) == 1
-    # The failed transaction's NOTIFY was never delivered: the first one heard is the
-    # second unit of work's.
-    assert notify.payload.startswith("one|o|")
     assert [r.id for r in heard[0].outbox_rows] == [rows[0].id]
+    # The failed transaction's NOTIFY, queued before the failure, was never delivered.
+    assert heard_before_marker == ["one|o|"]
 
 
 @pg_only
