@@ -311,14 +311,9 @@ class UnitOfWork:
             and self._connection.dialect.name == "postgresql"
             and self._session is None
             and not self._after_created
-            and not self._stored_supersede()
+            # Superseding stored clears is an ORM update.
+            and all(rid in self.changes.created for rid in self._supersede.values())
         )
-
-    def _stored_supersede(self) -> list[str]:
-        """Topics whose stored delayed clears a new message supersedes (a topic of a
-        reservation created in this unit of work has none)."""
-        created = self.changes.created
-        return sorted(t for t, rid in self._supersede.items() if rid not in created)
 
     async def flush_outbox(self) -> None:
         """Write the new reservations, the history, the pending messages and what the
@@ -351,7 +346,9 @@ class UnitOfWork:
 
     async def _write_outbox(self) -> None:
         now = utcnow()
-        supersede = self._stored_supersede()
+        created = self.changes.created
+        # A topic of a reservation created in this unit of work has no stored clear.
+        supersede = sorted(t for t, rid in self._supersede.items() if rid not in created)
         if supersede:
             await self.session.exec(
                 update(OutboxMessage)
