@@ -295,14 +295,10 @@ class UnitOfWork:
         if self._pipelinable():
             db = await self.driver()
             async with db.pipeline():
-                await self.flush_outbox()
-                for hook in before_commit:
-                    await hook(self)
+                await self._write(before_commit)
                 await db.commit()
         else:
-            await self.flush_outbox()
-            for hook in before_commit:
-                await hook(self)
+            await self._write(before_commit)
         await self._note_written()
 
     def _pipelinable(self) -> bool:
@@ -315,14 +311,16 @@ class UnitOfWork:
             and all(rid in self.changes.created for rid in self._supersede.values())
         )
 
-    async def flush_outbox(self) -> None:
+    async def _write(self, before_commit: Sequence[BeforeCommit]) -> None:
         """Write the new reservations, the history, the pending messages and what the
-        ORM session holds in this transaction (called before commit)."""
+        ORM session holds in this transaction, then run the ``before_commit`` hooks."""
         await self._write_rows()
         if self.changes.outbox:
             await self._write_outbox()
         if self._session is not None:
             await self._session.flush()
+        for hook in before_commit:
+            await hook(self)
 
     async def _note_written(self) -> None:
         """The outbox rows due now, with their ids, for the relay."""
